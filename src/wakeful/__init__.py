@@ -1,0 +1,97 @@
+"""wakeful: durable execution for Python, built around waiting for the outside world.
+
+The public surface matches restate-sdk's `restate` module, so `import wakeful as restate`
+runs code written for it:
+
+>>> import wakeful as restate
+>>> approvals = restate.Service("Approvals")
+>>> @approvals.handler()
+... async def request(ctx: restate.Context, doc: str) -> str:
+...     review_id, review = ctx.awakeable(type_hint=str)
+...     await ctx.run("notify reviewer", lambda: send_email(doc, review_id))
+...     return await review
+>>> app = restate.app(services=[approvals])
+"""
+
+from wakeful import logging
+from wakeful.client import HttpError, RestateClient, RestateClientSendHandle, create_client
+from wakeful.errors import (
+    RetryableError,
+    SdkInternalBaseException,
+    TerminalError,
+    is_internal_exception,
+)
+from wakeful.logging import RestateLoggingFilter, getLogger
+from wakeful.sdk.app import App, app
+from wakeful.sdk.combinators import as_completed, gather, select, wait_completed
+from wakeful.sdk.context import (
+    Context,
+    DurablePromise,
+    ObjectContext,
+    ObjectSharedContext,
+    RestateDurableCallFuture,
+    RestateDurableFuture,
+    RestateDurableSleepFuture,
+    RunOptions,
+    ScopedContext,
+    SendHandle,
+    WorkflowContext,
+    WorkflowSharedContext,
+)
+from wakeful.sdk.keyed import VirtualObject, Workflow
+from wakeful.sdk.retry_policy import InvocationRetryPolicy
+from wakeful.sdk.service import Service
+from wakeful.sdk.unsupported import (
+    ConnectError,
+    HarnessEnvironment,
+    JournalValueCodec,
+    JournalValueCodecProvider,
+    connect,
+    create_test_harness,
+    test_harness,
+    with_connection,
+)
+
+__all__ = [
+    "App",
+    "ConnectError",
+    "Context",
+    "DurablePromise",
+    "HarnessEnvironment",
+    "HttpError",
+    "InvocationRetryPolicy",
+    "JournalValueCodec",
+    "JournalValueCodecProvider",
+    "ObjectContext",
+    "ObjectSharedContext",
+    "RestateClient",
+    "RestateClientSendHandle",
+    "RestateDurableCallFuture",
+    "RestateDurableFuture",
+    "RestateDurableSleepFuture",
+    "RestateLoggingFilter",
+    "RetryableError",
+    "RunOptions",
+    "ScopedContext",
+    "SdkInternalBaseException",
+    "SendHandle",
+    "Service",
+    "TerminalError",
+    "VirtualObject",
+    "Workflow",
+    "WorkflowContext",
+    "WorkflowSharedContext",
+    "app",
+    "as_completed",
+    "connect",
+    "create_client",
+    "create_test_harness",
+    "gather",
+    "getLogger",
+    "is_internal_exception",
+    "logging",
+    "select",
+    "test_harness",
+    "wait_completed",
+    "with_connection",
+]

@@ -1,0 +1,201 @@
+"""The `wakeful` command: serve an application; inspect invocations; complete awakeables."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import logging
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from wakeful.sdk.app import App
+
+__all__ = ["load_app", "main"]
+
+
+def load_app(spec: str) -> App:
+    """Load `FILE.py:NAME` or `package.module:NAME` (NAME defaults to `app`)."""
+    target, _, name = spec.partition(":")
+    name = name or "app"
+    if target.endswith(".py") or Path(target).is_file():
+        path = Path(target).resolve()
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {target}", param_hint="APP")
+        sys.path.insert(0, str(path.parent))
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise click.BadParameter(f"cannot load {target}", param_hint="APP")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(Path.cwd()))
+        module = importlib.import_module(target)
+    found = getattr(module, name, None)
+    if not isinstance(found, App):
+        raise click.BadParameter(
+            f"{spec}: {name!r} is not an application made with wakeful.app(services=[...])",
+            param_hint="APP",
+        )
+    return found
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`500ms`, `2s`, `1m`, `1h` or plain seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise click.BadParameter(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m, 1h)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return timedelta(seconds=value * factor)
+
+
+@click.group()
+@click.version_option(package_name="wakeful")
+def main() -> None:
+    """wakeful: durable execution built around waiting for the outside world."""
+
+
+@main.command()
+@click.argument("app_spec", metavar="FILE_OR_MODULE:APP")
+@click.option("--data-dir", default=".wakeful", show_default=True, help="Where SQLite lives.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, help="Ingress port.")
+@click.option("--admin-port", default=9070, show_default=True, help="Admin API port.")
+@click.option(
+    "--inactivity-timeout",
+    default="1s",
+    show_default=True,
+    help="How long a waiting handler stays in memory before it suspends (0 = at once).",
+)
+@click.option("--retention", default="24h", show_default=True, help="Completed results kept.")
+@click.option("--log-level", default="info", show_default=True)
+def serve(
+    app_spec: str,
+    data_dir: str,
+    host: str,
+    port: int,
+    admin_port: int,
+    inactivity_timeout: str,
+    retention: str,
+    log_level: str,
+) -> None:
+    """Run an application: ingress, admin API, and the engine on SQLite."""
+    from wakeful.server.runtime import RuntimeSettings  # noqa: PLC0415 - keep CLI start fast
+    from wakeful.server.serve import ServeOptions  # noqa: PLC0415
+    from wakeful.server.serve import serve as run_server  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    application = load_app(app_spec)
+    settings = RuntimeSettings(
+        data_dir=Path(data_dir),
+        inactivity_timeout=parse_duration(inactivity_timeout),
+        completion_retention=parse_duration(retention),
+    )
+    options = ServeOptions(host=host, port=port, admin_port=admin_port)
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up, installed with uvicorn[standard]
+
+        uvloop.run(run_server(application, settings, options))
+    except ImportError:  # pragma: no cover
+        asyncio.run(run_server(application, settings, options))
+
+
+def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        response = httpx.request(method, url, timeout=30, **kwargs)
+    except httpx.HTTPError as e:
+        raise click.ClickException(f"{url}: {e}") from e
+    if response.status_code >= 400:
+        raise click.ClickException(f"HTTP {response.status_code}: {response.text}")
+    return response
+
+
+@main.group()
+def awakeables() -> None:
+    """Complete awakeables."""
+
+
+@awakeables.command("resolve")
+@click.argument("awakeable_id")
+@click.argument("value", default="null")
+@click.option("--ingress", default="http://127.0.0.1:8080", show_default=True)
+def resolve_awakeable(awakeable_id: str, value: str, ingress: str) -> None:
+    """Resolve AWAKEABLE_ID with VALUE (JSON)."""
+    try:
+        json.loads(value)
+    except ValueError as e:
+        raise click.BadParameter(f"VALUE must be JSON: {e}") from e
+    _request(
+        "POST",
+        f"{ingress}/restate/awakeables/{awakeable_id}/resolve",
+        content=value.encode(),
+        headers={"content-type": "application/json"},
+    )
+    click.echo("resolved")
+
+
+@awakeables.command("reject")
+@click.argument("awakeable_id")
+@click.argument("message")
+@click.option("--ingress", default="http://127.0.0.1:8080", show_default=True)
+def reject_awakeable(awakeable_id: str, message: str, ingress: str) -> None:
+    """Reject AWAKEABLE_ID with MESSAGE."""
+    _request(
+        "POST",
+        f"{ingress}/restate/awakeables/{awakeable_id}/reject",
+        content=message.encode(),
+        headers={"content-type": "text/plain"},
+    )
+    click.echo("rejected")
+
+
+@main.group()
+def invocations() -> None:
+    """Inspect and manage invocations."""
+
+
+@invocations.command("list")
+@click.option("--status", default=None, help="running, suspended, backing-off, paused, completed")
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def list_invocations(status: str | None, admin: str) -> None:
+    """List invocations."""
+    params = {"status": status} if status else {}
+    rows = _request("GET", f"{admin}/invocations", params=params).json()["invocations"]
+    for row in rows:
+        click.echo(f"{row['id']}  {row['status']:<12} {row['target']}")
+
+
+@invocations.command("describe")
+@click.argument("invocation_id")
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def describe_invocation(invocation_id: str, admin: str) -> None:
+    """Show an invocation with its journal."""
+    click.echo(json.dumps(_request("GET", f"{admin}/invocations/{invocation_id}").json(), indent=2))
+
+
+@invocations.command("resume")
+@click.argument("invocation_id")
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def resume_invocation(invocation_id: str, admin: str) -> None:
+    """Resume a paused invocation."""
+    _request("PATCH", f"{admin}/invocations/{invocation_id}/resume")
+    click.echo("resumed")
+
+
+if __name__ == "__main__":  # `python -m wakeful.cli`
+    main()

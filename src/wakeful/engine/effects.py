@@ -1,0 +1,63 @@
+"""Effects the engine asks its runtime to carry out after the batch that produced them is durable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wakeful.engine.model import Target
+from wakeful.journal.entries import Entry, Result
+from wakeful.journal.ids import InvocationId
+
+__all__ = [
+    "AbortAttempt",
+    "Effect",
+    "EntriesAppended",
+    "InvocationFinished",
+    "StartAttempt",
+    "TimerScheduled",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StartAttempt:
+    """Run attempt `attempt`; `journal` is given when the engine knows it whole (new invocation)."""
+
+    invocation_id: InvocationId
+    attempt: int
+    target: Target
+    journal: list[Entry] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AbortAttempt:
+    """Stop the running attempt, if any (it has been fenced off)."""
+
+    invocation_id: InvocationId
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesAppended:
+    """Entries were appended to a journal at `first_index`; a live attempt consumes them."""
+
+    invocation_id: InvocationId
+    attempt: int
+    first_index: int
+    entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationFinished:
+    """The invocation completed with `result`: answer whoever is attached."""
+
+    invocation_id: InvocationId
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class TimerScheduled:
+    """A durable timer was stored; the timer service may need to wake earlier."""
+
+    due_ms: int
+
+
+Effect = StartAttempt | AbortAttempt | EntriesAppended | InvocationFinished | TimerScheduled

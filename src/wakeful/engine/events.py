@@ -1,0 +1,168 @@
+"""Events the engine applies, and the outcomes it answers their submitters with.
+
+Time arrives in events (`now_ms`): the state machine never reads the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wakeful.engine.model import Status, Target, Timer, Waiting
+from wakeful.journal.entries import Entry, Failure, Result
+from wakeful.journal.ids import InvocationId
+
+__all__ = [
+    "AppendEntries",
+    "Attach",
+    "AttemptCompleted",
+    "AttemptFailed",
+    "AttemptSuspended",
+    "DeliverSignal",
+    "Event",
+    "Invoke",
+    "InvokeOutcome",
+    "LookupOutcome",
+    "PurgeExpired",
+    "RecoverInvocation",
+    "ResumeInvocation",
+    "TimerFired",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """Create an invocation, or find the existing one with the same (deterministic) id."""
+
+    invocation_id: InvocationId
+    target: Target
+    input: bytes
+    headers: list[tuple[str, str]]
+    now_ms: int
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """Look up an invocation's status and result (attach and output requests)."""
+
+    invocation_id: InvocationId
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntries:
+    """A running attempt journals new entries (commands, run completions)."""
+
+    invocation_id: InvocationId
+    attempt: int
+    entries: list[Entry]
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptSuspended:
+    """An attempt ends waiting on `waiting`; it had seen `known_length` journal entries."""
+
+    invocation_id: InvocationId
+    attempt: int
+    entries: list[Entry]
+    waiting: Waiting
+    known_length: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptCompleted:
+    """An attempt returned (success) or raised a TerminalError (failure)."""
+
+    invocation_id: InvocationId
+    attempt: int
+    entries: list[Entry]
+    result: Result
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """An attempt failed with a retryable error."""
+
+    invocation_id: InvocationId
+    attempt: int
+    entries: list[Entry]
+    failure: Failure
+    now_ms: int
+    retry_after_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverSignal:
+    """Deliver signal `index` (an awakeable completion) to an invocation."""
+
+    invocation_id: InvocationId
+    index: int
+    result: Result
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A durable timer came due."""
+
+    timer: Timer
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeInvocation:
+    """Resume a paused invocation (retries start over)."""
+
+    invocation_id: InvocationId
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverInvocation:
+    """After a restart: start a new attempt for an invocation that was running."""
+
+    invocation_id: InvocationId
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeExpired:
+    """Delete completed invocations whose retention has expired."""
+
+    invocation_ids: list[InvocationId]
+    now_ms: int
+
+
+Event = (
+    Invoke
+    | Attach
+    | AppendEntries
+    | AttemptSuspended
+    | AttemptCompleted
+    | AttemptFailed
+    | DeliverSignal
+    | TimerFired
+    | ResumeInvocation
+    | RecoverInvocation
+    | PurgeExpired
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeOutcome:
+    """Answer to `Invoke`: whether it was created, and its status/result if it existed."""
+
+    invocation_id: InvocationId
+    created: bool
+    status: Status
+    result: Result | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupOutcome:
+    """Answer to `Attach` and to lifecycle requests: the status, or None if unknown."""
+
+    status: Status | None
+    result: Result | None = None

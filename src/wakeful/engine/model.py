@@ -1,0 +1,120 @@
+"""The engine's state: invocation records, suspension sets, timers, retry policy."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import msgspec
+
+from wakeful.journal.entries import Failure, Result
+from wakeful.journal.ids import InvocationId
+
+__all__ = [
+    "Invocation",
+    "RetryPolicy",
+    "Status",
+    "Target",
+    "Timer",
+    "TimerKind",
+    "Waiting",
+]
+
+
+class Status(enum.IntEnum):
+    """Lifecycle of an invocation (names as in Restate's `sys_invocation.status`)."""
+
+    PENDING = 0
+    RUNNING = 1
+    SUSPENDED = 2
+    BACKING_OFF = 3
+    PAUSED = 4
+    COMPLETED = 5
+
+    @property
+    def label(self) -> str:
+        """The status as Restate spells it (`backing-off`, …)."""
+        return self.name.lower().replace("_", "-")
+
+
+class Target(msgspec.Struct, frozen=True, array_like=True):
+    """What an invocation calls: `service/handler`, with a key for keyed services."""
+
+    service: str
+    handler: str
+    key: str | None = None
+
+    def __str__(self) -> str:
+        if self.key is None:
+            return f"{self.service}/{self.handler}"
+        return f"{self.service}/{self.key}/{self.handler}"
+
+
+class Waiting(msgspec.Struct, frozen=True, array_like=True):
+    """What a suspended invocation waits on: any of these completions or signals wakes it."""
+
+    completion_ids: tuple[int, ...] = ()
+    signal_indexes: tuple[int, ...] = ()
+
+    def wakes_on_completion(self, completion_id: int) -> bool:
+        """True if a completion with this id can unblock the await."""
+        return completion_id in self.completion_ids
+
+    def wakes_on_signal(self, index: int) -> bool:
+        """True if a signal with this index can unblock the await."""
+        return index in self.signal_indexes
+
+
+class Invocation(msgspec.Struct, array_like=True):
+    """The durable record of one invocation (its journal is stored beside it)."""
+
+    target: Target
+    status: Status
+    created_at_ms: int
+    modified_at_ms: int
+    journal_length: int = 1
+    attempt: int = 0
+    retry_count: int = 0
+    idempotency_key: str | None = None
+    next_retry_at_ms: int | None = None
+    waiting: Waiting | None = None
+    last_failure: Failure | None = None
+    result: Result | None = None
+    completed_at_ms: int | None = None
+    expires_at_ms: int | None = None
+    retention_ms: int = 0
+
+
+class TimerKind(enum.IntEnum):
+    """What a due timer does."""
+
+    RETRY = 1
+
+
+class Timer(msgspec.Struct, frozen=True, array_like=True):
+    """A durable timer: at `due_ms`, fire `kind` for `invocation_id` (fenced by `attempt`)."""
+
+    due_ms: int
+    invocation_id: InvocationId
+    kind: TimerKind
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff; `max_attempts` counts every attempt, the first included."""
+
+    initial_interval_ms: int = 500
+    factor: float = 2.0
+    max_interval_ms: int = 60_000
+    max_attempts: int | None = 70
+    on_max_attempts: str = "pause"  # or "kill"
+
+    def delay_ms(self, retry_count: int) -> int:
+        """Delay before retry number `retry_count` (1 = the first retry)."""
+        delay = self.initial_interval_ms * (self.factor ** max(retry_count - 1, 0))
+        return int(min(delay, self.max_interval_ms))
+
+    def exhausted(self, attempts_made: int) -> bool:
+        """True once `attempts_made` attempts have failed and no more are allowed."""
+        return self.max_attempts is not None and attempts_made >= self.max_attempts

@@ -1,0 +1,17 @@
+"""`wakeful.exceptions` (as restate-sdk's `restate.exceptions`)."""
+
+from wakeful.errors import (
+    RetryableError,
+    SdkInternalBaseException,
+    SuspendedException,
+    TerminalError,
+    is_internal_exception,
+)
+
+__all__ = [
+    "RetryableError",
+    "SdkInternalBaseException",
+    "SuspendedException",
+    "TerminalError",
+    "is_internal_exception",
+]

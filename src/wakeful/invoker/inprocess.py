@@ -1,0 +1,177 @@
+"""Runs attempts in this process: the handler, its context and the replay machine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from wakeful.engine.effects import EntriesAppended, StartAttempt
+from wakeful.engine.events import (
+    AppendEntries,
+    AttemptCompleted,
+    AttemptFailed,
+    AttemptSuspended,
+    Event,
+)
+from wakeful.errors import JournalMismatchError, RetryableError, SuspendedException, TerminalError
+from wakeful.journal.entries import Entry, Failure, Result
+from wakeful.journal.ids import InvocationId
+from wakeful.sdk.app import App
+from wakeful.sdk.attempt_context import AttemptContext
+from wakeful.sdk.service import Handler
+from wakeful.vm.machine import AttemptMachine
+
+__all__ = ["InProcessInvoker", "InvokerSettings"]
+
+log = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class InvokerSettings:
+    """Server-wide defaults of the invoker."""
+
+    inactivity_timeout: timedelta = timedelta(seconds=1)
+
+
+@dataclass(slots=True)
+class _Live:
+    attempt: int
+    machine: AttemptMachine
+    task: asyncio.Task[None] | None = None
+
+
+class InProcessInvoker:
+    """Starts attempts on `StartAttempt` and feeds them the entries the engine appends."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        post: Callable[[Event], None],
+        load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
+        settings: InvokerSettings | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings or InvokerSettings()
+        self._post = post
+        self._load_journal = load_journal
+        self._live: dict[InvocationId, _Live] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> int:
+        """How many attempts are in memory right now."""
+        return len(self._live)
+
+    def start(self, effect: StartAttempt) -> None:
+        """Start an attempt (the engine already made it the current one)."""
+        task = asyncio.get_running_loop().create_task(self._run(effect))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def deliver(self, effect: EntriesAppended) -> None:
+        """Hand durable journal entries to the live attempt they belong to."""
+        live = self._live.get(effect.invocation_id)
+        if live is not None and live.attempt == effect.attempt:
+            live.machine.deliver(effect.first_index, effect.entries)
+
+    def abort(self, invocation_id: InvocationId) -> None:
+        """Stop a live attempt, if there is one."""
+        live = self._live.pop(invocation_id, None)
+        if live is not None and live.task is not None:
+            live.task.cancel()
+
+    async def close(self) -> None:
+        """Abort every attempt (their invocations are recovered on the next start)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _run(self, effect: StartAttempt) -> None:
+        iid, attempt = effect.invocation_id, effect.attempt
+        handler = self.app.handler(effect.target.service, effect.target.handler)
+        journal = effect.journal
+        if journal is None:
+            journal = await self._load_journal(iid)
+
+        def flush(entries: list[Entry]) -> None:
+            self._post(AppendEntries(iid, attempt, entries, _now_ms()))
+
+        timeout = self.settings.inactivity_timeout
+        if handler is not None and handler.inactivity_timeout is not None:
+            timeout = handler.inactivity_timeout
+        machine = AttemptMachine(
+            handler_label=str(effect.target),
+            journal=journal,
+            flush=flush,
+            inactivity_timeout=timeout.total_seconds(),
+        )
+        live = _Live(attempt, machine, asyncio.current_task())
+        self._live[iid] = live
+        try:
+            self._post(await self._attempt(iid, attempt, handler, machine))
+        finally:
+            if self._live.get(iid) is live:
+                del self._live[iid]
+
+    async def _attempt(
+        self,
+        iid: InvocationId,
+        attempt: int,
+        handler: Handler | None,
+        machine: AttemptMachine,
+    ) -> Event:
+        if handler is None:
+            failure = Failure(404, f"no handler {machine.handler_label} in this application")
+            return AttemptFailed(iid, attempt, [], failure, _now_ms())
+        ctx = AttemptContext(machine, iid, None)
+        try:
+            output = await _invoke(handler, ctx, machine.input.value)
+            if machine.failure is not None:
+                raise machine.failure
+        except SuspendedException:
+            assert machine.waiting is not None
+            return AttemptSuspended(
+                iid, attempt, machine.pending, machine.waiting, machine.seen_length, _now_ms()
+            )
+        except TerminalError as e:
+            result = Result(failure=Failure(e.status_code, e.message, e.metadata))
+            return AttemptCompleted(iid, attempt, machine.pending, result, _now_ms())
+        except JournalMismatchError as e:
+            log.error("invocation %s: %s", iid, e)
+            return AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), _now_ms())
+        except RetryableError as e:
+            retry_after = None if e.retry_after is None else int(e.retry_after.total_seconds() * 1000)
+            failure = Failure(e.status_code, e.message)
+            return AttemptFailed(iid, attempt, machine.pending, failure, _now_ms(), retry_after)
+        except Exception as e:
+            log.warning("invocation %s attempt %d failed: %r", iid, attempt, e)
+            message = "".join(traceback.format_exception_only(e)).strip()
+            return AttemptFailed(iid, attempt, machine.pending, Failure(500, message), _now_ms())
+        finally:
+            ctx.close()
+        return AttemptCompleted(iid, attempt, machine.pending, Result(value=output), _now_ms())
+
+
+async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:
+    """Call the handler function with its decoded input; return the encoded output."""
+    fn: Callable[..., Awaitable[Any]] = handler.fn
+    if handler.arity == 2:
+        try:
+            arg = handler.io.input_serde.deserialize(body)
+        except Exception as e:
+            raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
+        out = await fn(ctx, arg)
+    else:
+        out = await fn(ctx)
+    return handler.io.output_serde.serialize(out)

@@ -1,0 +1,1 @@
+"""The journal: entries, their codec, and invocation/awakeable ids."""

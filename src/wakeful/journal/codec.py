@@ -1,0 +1,33 @@
+"""Storage codec for journal entries: tagged MessagePack via msgspec."""
+
+from __future__ import annotations
+
+import msgspec
+
+from wakeful.journal.entries import Entry, Result
+
+__all__ = ["decode_entry", "decode_result", "encode_entry", "encode_result"]
+
+_encoder = msgspec.msgpack.Encoder()
+_entry_decoder: msgspec.msgpack.Decoder[Entry] = msgspec.msgpack.Decoder(Entry)
+_result_decoder = msgspec.msgpack.Decoder(Result)
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """Encode one journal entry."""
+    return _encoder.encode(entry)
+
+
+def decode_entry(data: bytes) -> Entry:
+    """Decode one journal entry."""
+    return _entry_decoder.decode(data)
+
+
+def encode_result(result: Result) -> bytes:
+    """Encode a result (an invocation's output)."""
+    return _encoder.encode(result)
+
+
+def decode_result(data: bytes) -> Result:
+    """Decode a result."""
+    return _result_decoder.decode(data)

@@ -1,0 +1,32 @@
+"""Handler-facing logging that stays silent while an attempt replays (restate-sdk's `restate.logging`)."""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wakeful.vm.machine import AttemptMachine
+
+__all__ = ["RestateLoggingFilter", "current_machine", "getLogger"]
+
+current_machine: ContextVar[AttemptMachine | None] = ContextVar("wakeful_machine", default=None)
+
+
+class RestateLoggingFilter(logging.Filter):
+    """Drops records emitted while the current attempt is replaying its journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not super().filter(record):
+            return False
+        machine = current_machine.get()
+        return machine is None or not machine.replaying
+
+
+def getLogger(name: str | None = None) -> logging.Logger:  # noqa: N802 - restate-sdk's name
+    """`logging.getLogger(name)` with the replay filter attached."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RestateLoggingFilter) for f in logger.filters):
+        logger.addFilter(RestateLoggingFilter())
+    return logger

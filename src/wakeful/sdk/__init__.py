@@ -1,0 +1,1 @@
+"""The restate-sdk compatible user-facing API of wakeful."""

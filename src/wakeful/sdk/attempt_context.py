@@ -1,0 +1,398 @@
+"""The concrete context handed to a handler: context calls turned into journal commands."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time as _time
+from collections.abc import Callable, Coroutine, Generator
+from datetime import timedelta
+from random import Random
+from typing import Any, NoReturn, TypeVar
+from uuid import UUID
+
+from wakeful.errors import InvalidIdError, SdkInternalBaseException, TerminalError
+from wakeful.journal.entries import CompleteAwakeableCommand, Failure, Result, RunCommand
+from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
+from wakeful.sdk.context import (
+    AttemptFinishedEvent,
+    Context,
+    HandlerType,
+    Request,
+    RestateDurableCallFuture,
+    RestateDurableFuture,
+    RestateDurableSleepFuture,
+    RunAction,
+    RunOptions,
+    SendHandle,
+)
+from wakeful.sdk.serde import DefaultSerde, Serde
+from wakeful.vm.machine import AttemptMachine, completion_handle, signal_handle
+
+__all__ = ["AttemptContext", "DurableFuture"]
+
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - the SDK's own name for input types
+O = TypeVar("O")  # noqa: E741 - the SDK's own name for output types
+
+
+class DurableFuture(RestateDurableFuture[T]):
+    """A future on a completion or signal of the current invocation."""
+
+    def __init__(self, machine: AttemptMachine, handle: int, serde: Serde[T]) -> None:
+        self.machine = machine
+        self.handle = handle
+        self.serde = serde
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        return self._value().__await__()
+
+    async def _value(self) -> T:
+        await self.machine.wait_for([self.handle])
+        return self.value_now()
+
+    def value_now(self) -> T:
+        """The result of a completed future (raises TerminalError for a failure)."""
+        result = self.machine.results[self.handle]
+        if result.failure is not None:
+            failure = result.failure
+            raise TerminalError(failure.message, failure.code, failure.metadata)
+        return self.serde.deserialize(result.value or b"")  # type: ignore[return-value]
+
+
+class _AttemptFinished(AttemptFinishedEvent):
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+def _not_yet(feature: str) -> NoReturn:
+    raise NotImplementedError(f"{feature} is not available in this version of wakeful yet")
+
+
+class AttemptContext(Context):
+    """Context of a service handler for one attempt."""
+
+    def __init__(
+        self,
+        machine: AttemptMachine,
+        invocation_id: InvocationId,
+        idempotency_key: str | None,
+    ) -> None:
+        self.machine = machine
+        self.invocation_id = invocation_id
+        self.attempt_finished = _AttemptFinished()
+        self._random = Random(invocation_id.uuid & 0xFFFF_FFFF_FFFF_FFFF)
+        self._steps: set[asyncio.Task[None]] = set()
+        headers = dict(machine.input.headers)
+        self._request = Request(
+            id=str(invocation_id),
+            headers=headers,
+            attempt_headers=headers,
+            body=machine.input.value,
+            attempt_finished_event=self.attempt_finished,
+            idempotency_key=idempotency_key,
+        )
+
+    def close(self) -> None:
+        """The attempt ended: stop steps still running, release attempt-scoped resources."""
+        for task in self._steps:
+            task.cancel()
+        self.attempt_finished.event.set()
+
+    # -- determinism helpers ---------------------------------------------------------
+
+    def request(self) -> Request:
+        return self._request
+
+    def random(self) -> Random:
+        return self._random
+
+    def uuid(self) -> UUID:
+        return UUID(int=self._random.getrandbits(128), version=4)
+
+    def time(self) -> RestateDurableFuture[float]:
+        return self.run_typed("timestamp", _time.time)
+
+    # -- durable steps -----------------------------------------------------------------
+
+    def run(
+        self,
+        name: str,
+        action: RunAction[T],
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        max_attempts: int | None = None,
+        max_retry_duration: timedelta | None = None,
+        type_hint: type[T] | None = None,
+        args: tuple[Any, ...] | None = None,
+    ) -> RestateDurableFuture[T]:
+        options: RunOptions[T] = RunOptions(
+            serde=serde,
+            type_hint=type_hint,
+            max_attempts=max_attempts,
+            max_duration=max_retry_duration,
+        )
+        return self._step(name, action, options, args or (), {})
+
+    def run_typed(
+        self,
+        name: str,
+        action: Callable[..., Coroutine[Any, Any, T]] | Callable[..., T],
+        options: RunOptions[T] = RunOptions(),  # noqa: B008 - immutable default, as in restate-sdk
+        /,
+        *args: Any,
+        **kwargs: Any,
+    ) -> RestateDurableFuture[T]:
+        return self._step(name, action, options, args, kwargs)
+
+    def _step(
+        self,
+        name: str,
+        action: RunAction[T],
+        options: RunOptions[T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> RestateDurableFuture[T]:
+        serde = options.serde
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(options.type_hint)
+        cid = self.machine.allocate_completion_id()
+        self.machine.command(RunCommand(name, cid))
+        if cid not in self.machine.recorded_completions:
+            self.machine.steps_executing += 1
+            task = asyncio.get_running_loop().create_task(
+                self._execute_step(cid, name, action, options, serde, args, kwargs)
+            )
+            self._steps.add(task)
+            task.add_done_callback(self._steps.discard)
+        return DurableFuture(self.machine, completion_handle(cid), serde)
+
+    async def _execute_step(
+        self,
+        cid: int,
+        name: str,
+        action: RunAction[T],
+        options: RunOptions[T],
+        serde: Serde[T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        machine = self.machine
+        retry = _StepRetry.from_options(options)
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                try:
+                    value = action(*args, **kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
+                    result = Result(value=serde.serialize(value))
+                except TerminalError as e:
+                    result = Result(failure=Failure(e.status_code, e.message, e.metadata))
+                except (SdkInternalBaseException, asyncio.CancelledError):
+                    raise
+                except Exception as e:
+                    if retry is None:
+                        machine.fail(e)  # no step retry policy: the whole attempt is retried
+                        return
+                    delay = retry.next_delay(attempt)
+                    if delay is None:
+                        message = f"ctx.run {name!r} failed after {attempt} attempts: {e}"
+                        result = Result(failure=Failure(500, message))
+                    else:
+                        await asyncio.sleep(delay)
+                        continue
+                break
+            machine.propose_completion(cid, result)
+        finally:
+            machine.steps_executing -= 1
+
+    # -- awakeables --------------------------------------------------------------------
+
+    def awakeable(
+        self,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        type_hint: type[T] | None = None,
+    ) -> tuple[str, RestateDurableFuture[T]]:
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(type_hint)
+        index = self.machine.allocate_signal_index()
+        awakeable_id = str(AwakeableId(self.invocation_id, index))
+        return awakeable_id, DurableFuture(self.machine, signal_handle(index), serde)
+
+    def resolve_awakeable(
+        self,
+        name: str,
+        value: I,
+        serde: Serde[I] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+    ) -> None:
+        _check_awakeable_id(name)
+        self.machine.command(CompleteAwakeableCommand(name, Result(value=serde.serialize(value))))
+
+    def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
+        _check_awakeable_id(name)
+        failure = Failure(failure_code, failure_message)
+        self.machine.command(CompleteAwakeableCommand(name, Result(failure=failure)))
+
+    # -- not built yet -------------------------------------------------------------------
+
+    def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
+        _not_yet("ctx.sleep (durable timers)")
+
+    def service_call(
+        self,
+        tpe: HandlerType[I, O],
+        arg: I,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
+        _not_yet("ctx.service_call (calls between handlers)")
+
+    def service_send(
+        self,
+        tpe: HandlerType[I, O],
+        arg: I,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        _not_yet("ctx.service_send (calls between handlers)")
+
+    def object_call(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
+        _not_yet("ctx.object_call (calls between handlers)")
+
+    def object_send(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        _not_yet("ctx.object_send (calls between handlers)")
+
+    def workflow_call(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
+        _not_yet("ctx.workflow_call (calls between handlers)")
+
+    def workflow_send(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        _not_yet("ctx.workflow_send (calls between handlers)")
+
+    def generic_call(
+        self,
+        service: str,
+        handler: str,
+        arg: bytes,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[bytes]:
+        _not_yet("ctx.generic_call (calls between handlers)")
+
+    def generic_send(
+        self,
+        service: str,
+        handler: str,
+        arg: bytes,
+        key: str | None = None,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        _not_yet("ctx.generic_send (calls between handlers)")
+
+    def cancel_invocation(self, invocation_id: str) -> None:
+        _not_yet("ctx.cancel_invocation (cancellation)")
+
+    def attach_invocation(
+        self,
+        invocation_id: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        type_hint: type[T] | None = None,
+    ) -> RestateDurableFuture[T]:
+        _not_yet("ctx.attach_invocation (calls between handlers)")
+
+
+def _check_awakeable_id(awakeable_id: str) -> None:
+    try:
+        parse_awakeable_id(awakeable_id)
+    except InvalidIdError as e:
+        raise TerminalError(f"bad awakeable id {awakeable_id!r}: {e}", 400) from e
+
+
+class _StepRetry:
+    """The retry schedule of one `ctx.run` that has its own retry options."""
+
+    def __init__(
+        self,
+        max_attempts: int | None,
+        max_duration: float | None,
+        initial: float,
+        factor: float,
+        max_interval: float,
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.deadline = None if max_duration is None else _time.monotonic() + max_duration
+        self.initial = initial
+        self.factor = factor
+        self.max_interval = max_interval
+
+    @classmethod
+    def from_options(cls, options: RunOptions[Any]) -> _StepRetry | None:
+        duration = options.max_duration or options.max_retry_duration
+        if not any(
+            (
+                options.max_attempts,
+                duration,
+                options.initial_retry_interval,
+                options.max_retry_interval,
+                options.retry_interval_factor,
+            )
+        ):
+            return None
+        initial = options.initial_retry_interval or timedelta(milliseconds=50)
+        max_interval = options.max_retry_interval or timedelta(seconds=10)
+        return cls(
+            options.max_attempts,
+            None if duration is None else duration.total_seconds(),
+            initial.total_seconds(),
+            options.retry_interval_factor or 2.0,
+            max_interval.total_seconds(),
+        )
+
+    def next_delay(self, attempts_made: int) -> float | None:
+        """Seconds to wait before the next attempt, or None once the limits are reached."""
+        if self.max_attempts is not None and attempts_made >= self.max_attempts:
+            return None
+        delay = min(self.initial * self.factor ** (attempts_made - 1), self.max_interval)
+        if self.deadline is not None and _time.monotonic() + delay > self.deadline:
+            return None
+        return delay

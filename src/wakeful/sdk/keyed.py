@@ -1,0 +1,171 @@
+"""`VirtualObject` and `Workflow` definitions (keyed services).
+
+They can be defined and registered now; invoking their handlers needs keyed state, the per-key
+inbox and durable promises, which are not built yet: such calls are answered with 501.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
+
+from wakeful.sdk.retry_policy import InvocationRetryPolicy
+from wakeful.sdk.serde import DefaultSerde, Serde
+from wakeful.sdk.service import ContextManagers, ServiceKind, _ServiceBase
+
+__all__ = ["VirtualObject", "Workflow"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class VirtualObject(_ServiceBase):
+    """A keyed service whose exclusive handlers run one at a time per key, with durable state."""
+
+    kind: ServiceKind = "object"
+
+    def handler(
+        self,
+        name: str | None = None,
+        kind: Literal["exclusive", "shared"] = "exclusive",
+        accept: str = "application/json",
+        content_type: str = "application/json",
+        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default
+        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: ContextManagers | None = None,
+    ) -> Callable[[F], F]:
+        """Register an exclusive (default) or shared handler of this object."""
+
+        def decorate(fn: F) -> F:
+            return self._register(
+                fn,
+                name=name,
+                kind=kind,
+                accept=accept,
+                content_type=content_type,
+                input_serde=input_serde,
+                output_serde=output_serde,
+                metadata=metadata,
+                inactivity_timeout=inactivity_timeout,
+                idempotency_retention=idempotency_retention,
+                ingress_private=ingress_private,
+                invocation_retry_policy=invocation_retry_policy,
+            )
+
+        return decorate
+
+
+class Workflow(_ServiceBase):
+    """A keyed service whose `run` handler runs once per key, with durable promises."""
+
+    kind: ServiceKind = "workflow"
+
+    def __init__(
+        self,
+        name: str,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        workflow_retention: timedelta | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: ContextManagers | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            description,
+            metadata,
+            inactivity_timeout,
+            abort_timeout,
+            journal_retention,
+            idempotency_retention,
+            ingress_private,
+            invocation_retry_policy,
+            invocation_context_managers,
+        )
+        self.workflow_retention = workflow_retention
+
+    def main(
+        self,
+        name: str | None = None,
+        accept: str = "application/json",
+        content_type: str = "application/json",
+        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default
+        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        workflow_retention: timedelta | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: ContextManagers | None = None,
+    ) -> Callable[[F], F]:
+        """Register the workflow's run handler (runs at most once per workflow key)."""
+        return self._decorator(
+            name, "workflow", accept, content_type, input_serde, output_serde, metadata,
+            inactivity_timeout, ingress_private, invocation_retry_policy,
+        )  # fmt: skip
+
+    def handler(
+        self,
+        name: str | None = None,
+        accept: str = "application/json",
+        content_type: str = "application/json",
+        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default
+        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: ContextManagers | None = None,
+    ) -> Callable[[F], F]:
+        """Register a shared handler of the workflow (callable any time during retention)."""
+        return self._decorator(
+            name, "shared", accept, content_type, input_serde, output_serde, metadata,
+            inactivity_timeout, ingress_private, invocation_retry_policy,
+        )  # fmt: skip
+
+    def _decorator(
+        self,
+        name: str | None,
+        kind: Literal["workflow", "shared"],
+        accept: str,
+        content_type: str,
+        input_serde: Serde[Any],
+        output_serde: Serde[Any],
+        metadata: dict[str, str] | None,
+        inactivity_timeout: timedelta | None,
+        ingress_private: bool | None,
+        invocation_retry_policy: InvocationRetryPolicy | None,
+    ) -> Callable[[F], F]:
+        def decorate(fn: F) -> F:
+            return self._register(
+                fn,
+                name=name,
+                kind=kind,
+                accept=accept,
+                content_type=content_type,
+                input_serde=input_serde,
+                output_serde=output_serde,
+                metadata=metadata,
+                inactivity_timeout=inactivity_timeout,
+                idempotency_retention=None,
+                ingress_private=ingress_private,
+                invocation_retry_policy=invocation_retry_policy,
+            )
+
+        return decorate

@@ -1,0 +1,142 @@
+"""The admin API (port 9070): health, services, invocations (list, describe, resume)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from wakeful.engine.events import ResumeInvocation
+from wakeful.engine.model import Invocation, Status
+from wakeful.errors import InvalidIdError
+from wakeful.journal.entries import Entry, Result, describe
+from wakeful.journal.ids import InvocationId
+from wakeful.server.http import HttpError, Receive, Scope, Send, send_error, send_json
+from wakeful.server.runtime import Runtime
+
+__all__ = ["AdminApp"]
+
+
+class AdminApp:
+    """ASGI application of the admin API."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                from wakeful.server.ingress import _lifespan  # noqa: PLC0415 - shared helper
+
+                await _lifespan(receive, send)
+            return
+        try:
+            await self._route(scope, send)
+        except HttpError as e:
+            await send_json(send, e.status, {"message": e.message})
+        except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
+            await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
+
+    async def _route(self, scope: Scope, send: Send) -> None:
+        parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
+        method = scope["method"]
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        match parts:
+            case ["health"]:
+                await send_json(send, 200, {})
+            case ["services"] if method == "GET":
+                await send_json(send, 200, {"services": self._services()})
+            case ["invocations"] if method == "GET":
+                await send_json(send, 200, await self._list(query))
+            case ["invocations", iid] if method == "GET":
+                await send_json(send, 200, await self._describe(_parse(iid)))
+            case ["invocations", iid, "resume"] if method == "PATCH":
+                await self._resume(_parse(iid), send)
+            case ["services" | "invocations" | "health", *_]:
+                raise HttpError(405, "method not allowed")
+            case _:
+                raise HttpError(404, "not found")
+
+    def _services(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": service.name,
+                "ty": {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}[
+                    service.kind
+                ],
+                "handlers": [{"name": h.name, "ty": h.kind} for h in service.handlers.values()],
+            }
+            for service in self.runtime.app.services.values()
+        ]
+
+    async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        status = None
+        if "status" in query:
+            label = query["status"][0]
+            matching = [s for s in Status if s.label == label]
+            if not matching:
+                raise HttpError(400, f"unknown status {label!r}")
+            status = int(matching[0])
+        limit = int(query.get("limit", ["100"])[0])
+        rows = await self.runtime.store.list_invocations(status, limit)
+        return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
+
+    async def _describe(self, iid: InvocationId) -> dict[str, Any]:
+        found = await self.runtime.store.load_invocations([iid])
+        if iid not in found:
+            raise HttpError(404, "invocation not found")
+        journal = await self.runtime.store.load_journal(iid)
+        out = _summary(iid, found[iid])
+        out["journal"] = [_entry(i, e) for i, e in enumerate(journal)]
+        return out
+
+    async def _resume(self, iid: InvocationId, send: Send) -> None:
+        outcome = await self.runtime.leader.submit(ResumeInvocation(iid, int(time.time() * 1000)))
+        status = getattr(outcome, "status", None)
+        if status is None:
+            raise HttpError(404, "invocation not found")
+        if status != Status.PAUSED:
+            raise HttpError(409, f"the invocation is {status.label}, only paused ones resume")
+        await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
+
+
+def _parse(text: str) -> InvocationId:
+    try:
+        return InvocationId.parse(text)
+    except InvalidIdError as e:
+        raise HttpError(400, f"bad invocation id '{text}': {e}") from e
+
+
+def _result(result: Result | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    if result.failure is not None:
+        return {"failure": {"code": result.failure.code, "message": result.failure.message}}
+    return {"value": (result.value or b"").decode("utf-8", errors="replace")}
+
+
+def _summary(iid: InvocationId, inv: Invocation) -> dict[str, Any]:
+    return {
+        "id": str(iid),
+        "target": str(inv.target),
+        "status": inv.status.label,
+        "created_at_ms": inv.created_at_ms,
+        "modified_at_ms": inv.modified_at_ms,
+        "attempt": inv.attempt,
+        "retry_count": inv.retry_count,
+        "idempotency_key": inv.idempotency_key,
+        "journal_length": inv.journal_length,
+        "last_failure": None
+        if inv.last_failure is None
+        else {"code": inv.last_failure.code, "message": inv.last_failure.message},
+        "result": _result(inv.result),
+        "expires_at_ms": inv.expires_at_ms,
+    }
+
+
+def _entry(index: int, entry: Entry) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": index, "entry": describe(entry)}
+    result = getattr(entry, "result", None)
+    if isinstance(result, Result):
+        out["result"] = _result(result)
+    return out

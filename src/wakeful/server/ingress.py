@@ -1,0 +1,325 @@
+"""The ingress API (port 8080): Restate's paths, headers, status codes and error bodies.
+
+```
+GET|POST /{service}/{handler}[/send]              call (waits) / send (202)
+GET|POST /restate/call|send/{service}/{handler}   the same, 1.7 paths
+POST     /restate/awakeables/{id}/resolve|reject  complete an awakeable (also /restate/a/…)
+GET      /restate/invocation/{id}/attach|output   result of an invocation (also by idempotency key)
+GET      /restate/attach|output/{id}              the same, 1.7 paths
+GET      /restate/health
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import parse_qs, unquote
+
+from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
+from wakeful.engine.model import Status, Target
+from wakeful.errors import InvalidIdError
+from wakeful.journal.entries import Failure, Result
+from wakeful.journal.ids import InvocationId, parse_awakeable_id
+from wakeful.sdk.service import Handler
+from wakeful.server.http import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    request_headers,
+    send_bytes,
+    send_error,
+    send_json,
+)
+from wakeful.server.runtime import Runtime
+
+__all__ = ["IngressApp"]
+
+DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+
+_NOT_FORWARDED = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})
+_BAD_SERVICE_PATH = (
+    "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler"
+)
+_BAD_AWAKEABLE_PATH = (
+    "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"
+)
+_NO_OUTPUT = "the invocation exists but has not completed yet"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _method_not_allowed() -> HttpError:
+    return HttpError(405, "method not allowed")
+
+
+class IngressApp:
+    """ASGI application of the ingress API."""
+
+    def __init__(self, runtime: Runtime, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self.runtime = runtime
+        self.app = runtime.app
+        self.leader = runtime.leader
+        self.body_limit = body_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            await self._route(scope, receive, send)
+        except HttpError as e:
+            await send_error(send, e)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        path = raw.split(b"?", 1)[0].decode("latin-1")
+        parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+        method: str = scope["method"]
+        if parts and parts[0] == "restate":
+            await self._restate_api(parts[1:], method, scope, receive, send)
+        elif len(parts) < 2:
+            raise HttpError(400, f"bad path: {path}")
+        else:
+            await self._service(parts, method, scope, receive, send)
+
+    # -- /restate/… ------------------------------------------------------------------------
+
+    async def _restate_api(
+        self, parts: list[str], method: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        verb = parts[0] if parts else ""
+        if verb in ("awakeables", "a"):
+            if len(parts) != 3 or parts[2] not in ("resolve", "reject"):
+                raise HttpError(400, _BAD_AWAKEABLE_PATH)
+            if method != "POST":
+                raise _method_not_allowed()
+            await self._complete_awakeable(parts[1], parts[2], receive, send)
+        elif verb == "invocation":
+            if method != "GET":
+                raise _method_not_allowed()
+            await self._invocation_result(parts[1:], send)
+        elif verb in ("attach", "output") and len(parts) == 2:
+            if method != "GET":
+                raise _method_not_allowed()
+            await self._answer_result(_parse_invocation_id(parts[1]), verb, send)
+        elif verb in ("call", "send") and len(parts) >= 3:
+            service_parts = parts[1:] + (["send"] if verb == "send" else [])
+            await self._service(service_parts, method, scope, receive, send)
+        elif verb == "workflow":
+            raise HttpError(501, "workflows are not available in this version of wakeful yet")
+        elif verb == "health" and len(parts) == 1:
+            await send_json(send, 200, {})
+        else:
+            raise HttpError(404, "not found")
+
+    async def _complete_awakeable(
+        self, awakeable_id: str, action: str, receive: Receive, send: Send
+    ) -> None:
+        try:
+            ref = parse_awakeable_id(awakeable_id)
+        except InvalidIdError as e:
+            raise HttpError(400, f"bad awakeable id '{awakeable_id}': {e}") from e
+        body = await read_body(receive, self.body_limit)
+        if action == "resolve":
+            result = Result(value=body)
+        else:
+            result = Result(failure=Failure(500, body.decode("utf-8", errors="replace")))
+        # Unknown or finished targets are accepted and the signal dropped, as Restate does.
+        await self.leader.submit(DeliverSignal(ref.invocation_id, ref.index, result, _now_ms()))
+        await send_bytes(send, 202, b"")
+
+    async def _invocation_result(self, parts: list[str], send: Send) -> None:
+        if len(parts) == 2 and parts[1] in ("attach", "output"):
+            await self._answer_result(_parse_invocation_id(parts[0]), parts[1], send)
+            return
+        if len(parts) in (4, 5) and parts[-1] in ("attach", "output"):
+            service, *key, handler, idempotency_key = parts[:-1]
+            iid = InvocationId.for_idempotency_key(
+                service, handler, key[0] if key else None, idempotency_key
+            )
+            await self._answer_result(iid, parts[-1], send)
+            return
+        raise HttpError(
+            400, "bad path, expected /restate/invocation/:id/attach or /restate/invocation/:id/output"
+        )
+
+    async def _answer_result(self, iid: InvocationId, verb: str, send: Send) -> None:
+        if verb == "output":
+            outcome = await self.leader.submit(Attach(iid))
+            assert isinstance(outcome, LookupOutcome)
+            if outcome.status is None:
+                raise HttpError(404, "invocation not found")
+            if outcome.result is None:
+                raise HttpError(470, _NO_OUTPUT)
+            await _send_result(send, iid, outcome.result, None)
+            return
+        answer, waiter = await self.leader.submit_and_attach(Attach(iid))
+        assert isinstance(answer, LookupOutcome)
+        if answer.status is None:
+            raise HttpError(404, "invocation not found")
+        result = answer.result if waiter is None else await self._wait(iid, waiter)
+        assert result is not None
+        await _send_result(send, iid, result, None)
+
+    async def _wait(self, iid: InvocationId, waiter: asyncio.Future[Result]) -> Result:
+        try:
+            return await waiter
+        finally:
+            if not waiter.done():
+                self.leader.forget_waiter(iid, waiter)
+
+    # -- service calls ------------------------------------------------------------------
+
+    async def _service(
+        self, parts: list[str], method: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        service = self.app.service(parts[0])
+        if service is None:
+            raise HttpError(
+                404,
+                f"service '{parts[0]}' not found, make sure to register the service "
+                "before calling it.",
+            )
+        keyed = service.kind != "service"
+        rest = parts[1:]
+        is_send = len(rest) == (3 if keyed else 2) and rest[-1] == "send"
+        if is_send:
+            rest = rest[:-1]
+        if len(rest) != (2 if keyed else 1):
+            raise HttpError(400, _BAD_SERVICE_PATH)
+        key, handler_name = (rest[0], rest[1]) if keyed else (None, rest[0])
+        handler = service.handlers.get(handler_name)
+        if handler is None:
+            raise HttpError(
+                404,
+                f"the service '{service.name}' exists, but the handler '{handler_name}' was not "
+                "found, check that the handler exists in the latest registered service version.",
+            )
+        if method not in ("GET", "POST"):
+            raise _method_not_allowed()
+        if handler.ingress_private:
+            raise HttpError(400, "the invoked service is not public")
+        if keyed:
+            raise HttpError(
+                501,
+                f"{service.kind}s ({service.name}) are not available in this version of wakeful yet",
+            )
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "delay" in query:
+            if not is_send:
+                raise HttpError(
+                    400,
+                    "cannot use the delay query parameter with calls. The delay is supported "
+                    "only with sends",
+                )
+            raise HttpError(501, "delayed sends are not available in this version of wakeful yet")
+        headers = request_headers(scope)
+        body = await read_body(receive, self.body_limit)
+        _validate_input(handler, headers, body)
+        idempotency_key = headers.get("idempotency-key")
+        target = Target(service.name, handler.name, key)
+        if idempotency_key is not None:
+            if not idempotency_key:
+                raise HttpError(400, "the idempotency-key header must not be empty")
+            iid = InvocationId.for_idempotency_key(service.name, handler.name, key, idempotency_key)
+        else:
+            iid = InvocationId.random()
+        forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
+        event = Invoke(iid, target, body, forwarded, _now_ms(), idempotency_key)
+        if is_send:
+            outcome = await self.leader.submit(event)
+            assert isinstance(outcome, InvokeOutcome)
+            status = "Accepted" if outcome.created else "PreviouslyAccepted"
+            await send_json(
+                send,
+                202,
+                {"invocationId": str(iid), "status": status},
+                [(b"x-restate-id", str(iid).encode())],
+            )
+            return
+        answer, waiter = await self.leader.submit_and_attach(event)
+        assert isinstance(answer, InvokeOutcome)
+        if waiter is None:
+            assert answer.status == Status.COMPLETED and answer.result is not None
+            result = answer.result
+        else:
+            result = await self._wait(iid, waiter)
+        await _send_result(send, iid, result, handler)
+
+
+def _parse_invocation_id(text: str) -> InvocationId:
+    try:
+        return InvocationId.parse(text)
+    except InvalidIdError as e:
+        raise HttpError(400, f"bad invocation id '{text}': {e}") from e
+
+
+def _validate_input(handler: Handler, headers: dict[str, str], body: bytes) -> None:
+    """Reject what the handler could never accept, before anything is written."""
+    if not body:
+        return
+    content_type = headers.get("content-type")
+    accept = handler.io.accept
+    if content_type is not None and not _content_type_matches(content_type, accept):
+        raise HttpError(
+            400,
+            f"input validation error: Content-type '{content_type}' does not match '{accept}'",
+        )
+    if handler.arity == 2:
+        try:
+            handler.io.input_serde.deserialize(body)
+        except Exception as e:
+            raise HttpError(
+                400, f"input validation error: cannot decode the body for {handler.label}: {e}"
+            ) from e
+
+
+def _content_type_matches(content_type: str, accept: str) -> bool:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    wanted = accept.split(";", 1)[0].strip().lower()
+    if wanted in ("*/*", mime):
+        return True
+    if wanted.endswith("/*"):
+        return mime.startswith(wanted[:-1])
+    return False
+
+
+async def _send_result(
+    send: Send, iid: InvocationId, result: Result, handler: Handler | None
+) -> None:
+    headers = [(b"x-restate-id", str(iid).encode())]
+    if result.failure is None:
+        body = result.value or b""
+        content_type = None
+        if body:
+            content_type = (handler.io.content_type if handler else "application/json").encode()
+        await send_bytes(send, 200, body, headers, content_type)
+        return
+    failure = result.failure
+    status = failure.code if 400 <= failure.code <= 599 else 500
+    payload: dict[str, object] = {
+        "code": failure.code,
+        "message": failure.message,
+        "source": "invocation",
+    }
+    if failure.metadata:
+        payload["metadata"] = failure.metadata
+    headers.append((b"x-restate-error-source", b"invocation"))
+    await send_json(send, status, payload, headers)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

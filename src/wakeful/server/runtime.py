@@ -1,0 +1,185 @@
+"""Wiring: store + engine + partition leader + in-process invoker + timers + recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from wakeful.engine.effects import (
+    AbortAttempt,
+    Effect,
+    EntriesAppended,
+    StartAttempt,
+    TimerScheduled,
+)
+from wakeful.engine.events import PurgeExpired, RecoverInvocation, TimerFired
+from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
+from wakeful.engine.model import RetryPolicy, Target
+from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
+from wakeful.sdk.app import App
+from wakeful.server.leader import PartitionLeader
+from wakeful.storage.api import Store
+from wakeful.storage.sqlite import SqliteStore
+
+__all__ = ["Runtime", "RuntimeSettings"]
+
+log = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    """Server-wide settings (each can be overridden per service/handler where Restate allows)."""
+
+    data_dir: Path = Path(".wakeful")
+    inactivity_timeout: timedelta = timedelta(seconds=1)
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    completion_retention: timedelta = timedelta(milliseconds=DAY_MS)
+    purge_interval: timedelta = timedelta(seconds=60)
+
+
+class Runtime:
+    """Everything that runs invocations of one application, on one store."""
+
+    def __init__(self, app: App, settings: RuntimeSettings, store: Store | None = None) -> None:
+        self.app = app
+        self.settings = settings
+        self.store: Store = store or SqliteStore(settings.data_dir / "wakeful.sqlite")
+        self.engine = Engine(
+            EngineConfig(
+                retry_policy=self._retry_policy,
+                completion_retention_ms=self._retention_ms,
+            )
+        )
+        self.leader = PartitionLeader(self.store, self.engine, self._run_effects)
+        self.invoker = InProcessInvoker(
+            app,
+            post=self.leader.post,
+            load_journal=self.store.load_journal,
+            settings=InvokerSettings(settings.inactivity_timeout),
+        )
+        self._timer_wake = asyncio.Event()
+        self._next_timer_ms: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- per-target settings ---------------------------------------------------------------
+
+    def _retry_policy(self, target: Target) -> RetryPolicy:
+        default = self.settings.retry_policy
+        handler = self.app.handler(target.service, target.handler)
+        custom = None if handler is None else handler.retry_policy
+        if custom is None:
+            return default
+        return RetryPolicy(
+            initial_interval_ms=_ms(custom.initial_interval, default.initial_interval_ms),
+            factor=custom.exponentiation_factor or default.factor,
+            max_interval_ms=_ms(custom.max_interval, default.max_interval_ms),
+            max_attempts=custom.max_attempts or default.max_attempts,
+            on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
+        )
+
+    def _retention_ms(self, target: Target) -> int:
+        handler = self.app.handler(target.service, target.handler)
+        if handler is not None and handler.idempotency_retention is not None:
+            return int(handler.idempotency_retention.total_seconds() * 1000)
+        return int(self.settings.completion_retention.total_seconds() * 1000)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, start the leader, timers and purge; recover in the background."""
+        await self.store.open()
+        self.leader.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._timer_loop(), name="wakeful-timers"),
+            loop.create_task(self._purge_loop(), name="wakeful-purge"),
+            loop.create_task(self._recover(), name="wakeful-recovery"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop everything; attempts in flight are recovered on the next start."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.invoker.close()
+        await self.leader.stop()
+        await self.store.close()
+
+    async def _recover(self) -> None:
+        """Start a new attempt for every invocation that was running when the process stopped.
+
+        Suspended invocations are not touched: they stay on disk until a notification arrives.
+        """
+        after = None
+        recovered = 0
+        while True:
+            ids = await self.store.running_invocations(after, 1000)
+            if not ids:
+                break
+            now = _now_ms()
+            await asyncio.gather(*(self.leader.submit(RecoverInvocation(i, now)) for i in ids))
+            recovered += len(ids)
+            after = ids[-1]
+        if recovered:
+            log.info("recovered %d running invocations", recovered)
+
+    # -- effects ------------------------------------------------------------------------
+
+    def _run_effects(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            match effect:
+                case StartAttempt():
+                    self.invoker.start(effect)
+                case EntriesAppended():
+                    self.invoker.deliver(effect)
+                case AbortAttempt(invocation_id=iid):
+                    self.invoker.abort(iid)
+                case TimerScheduled(due_ms=due):
+                    if self._next_timer_ms is None or due < self._next_timer_ms:
+                        self._next_timer_ms = due
+                        self._timer_wake.set()
+
+    # -- timers -------------------------------------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        """Fire due timers: the earliest due time is kept in memory, the timers on disk."""
+        self._next_timer_ms = await self.store.next_timer_due_ms()
+        while True:
+            self._timer_wake.clear()
+            due = self._next_timer_ms
+            if due is None:
+                await self._timer_wake.wait()
+                continue
+            delay = (due - _now_ms()) / 1000
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timer_wake.wait(), delay)
+                continue
+            now = _now_ms()
+            timers = await self.store.due_timers(now, 512)
+            await asyncio.gather(*(self.leader.submit(TimerFired(t, now)) for t in timers))
+            self._next_timer_ms = await self.store.next_timer_due_ms()
+
+    async def _purge_loop(self) -> None:
+        interval = self.settings.purge_interval.total_seconds()
+        while True:
+            now = _now_ms()
+            expired = await self.store.expired_invocations(now, 1000)
+            if expired:
+                await self.leader.submit(PurgeExpired(expired, now))
+                if len(expired) == 1000:
+                    continue
+            await asyncio.sleep(interval)
+
+
+def _ms(value: timedelta | None, default: int) -> int:
+    return default if value is None else int(value.total_seconds() * 1000)

@@ -1,0 +1,254 @@
+"""SQLite store: stdlib `sqlite3`, WAL, synchronous=FULL, one writer thread and one reader thread.
+
+Writes from the partition leader arrive as one `Batch` per group commit and are applied in one
+transaction on the writer thread; the commit's fsync is shared by every event in the batch.
+Reads run on their own thread and connection, so they never wait behind an fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from wakeful.engine.model import Invocation, Status, Timer, TimerKind
+from wakeful.journal.codec import decode_entry, encode_entry
+from wakeful.journal.entries import Entry
+from wakeful.journal.ids import InvocationId
+from wakeful.storage.api import Batch, InvocationRow
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS invocations (
+    id BLOB PRIMARY KEY,
+    status INTEGER NOT NULL,
+    expires_at INTEGER,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invocations_running ON invocations(id) WHERE status = 1;
+CREATE INDEX IF NOT EXISTS invocations_expiry ON invocations(expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS journal (
+    invocation_id BLOB NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (invocation_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+    due_ms INTEGER NOT NULL,
+    invocation_id BLOB NOT NULL,
+    kind INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    PRIMARY KEY (due_ms, invocation_id, kind, attempt)
+) WITHOUT ROWID;
+"""
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_invocation = msgspec.msgpack.Decoder(Invocation).decode
+
+
+class SqliteStore:
+    """The embedded default store; `path` is the database file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="wakeful-sqlite-writer")
+        self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="wakeful-sqlite-reader")
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._writer
+        assert conn is not None, "store is not open"
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, conn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._reader
+        assert conn is not None, "store is not open"
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, fn, conn)
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._writer = await loop.run_in_executor(self._writer_pool, self._connect)
+        await self._write(lambda c: c.executescript(_SCHEMA))
+        self._reader = await loop.run_in_executor(self._reader_pool, self._connect)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._writer is not None:
+            await loop.run_in_executor(self._writer_pool, self._writer.close)
+            self._writer = None
+        if self._reader is not None:
+            await loop.run_in_executor(self._reader_pool, self._reader.close)
+            self._reader = None
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def commit(self, batch: Batch) -> None:
+        if batch:
+            await self._write(lambda conn: _commit(conn, batch))
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def load_invocations(
+        self, ids: Collection[InvocationId]
+    ) -> dict[InvocationId, Invocation]:
+        keys = [iid.to_bytes() for iid in ids]
+        if not keys:
+            return {}
+
+        def load(conn: sqlite3.Connection) -> dict[InvocationId, Invocation]:
+            found: dict[InvocationId, Invocation] = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT id, data FROM invocations WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+                    chunk,
+                )
+                for key, data in rows:
+                    found[InvocationId.from_bytes(key)] = _decode_invocation(data)
+            return found
+
+        return await self._read(load)
+
+    async def load_journal(self, invocation_id: InvocationId) -> list[Entry]:
+        key = invocation_id.to_bytes()
+
+        def load(conn: sqlite3.Connection) -> list[Entry]:
+            rows = conn.execute(
+                "SELECT data FROM journal WHERE invocation_id = ? ORDER BY idx", (key,)
+            )
+            return [decode_entry(data) for (data,) in rows]
+
+        return await self._read(load)
+
+    async def running_invocations(
+        self, after: InvocationId | None, limit: int
+    ) -> list[InvocationId]:
+        start = after.to_bytes() if after is not None else b""
+
+        def load(conn: sqlite3.Connection) -> list[InvocationId]:
+            rows = conn.execute(
+                "SELECT id FROM invocations WHERE status = 1 AND id > ? ORDER BY id LIMIT ?",
+                (start, limit),
+            )
+            return [InvocationId.from_bytes(key) for (key,) in rows]
+
+        return await self._read(load)
+
+    async def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
+        def load(conn: sqlite3.Connection) -> list[Timer]:
+            rows = conn.execute(
+                "SELECT due_ms, invocation_id, kind, attempt FROM timers "
+                "WHERE due_ms <= ? ORDER BY due_ms LIMIT ?",
+                (now_ms, limit),
+            )
+            return [
+                Timer(due, InvocationId.from_bytes(key), TimerKind(kind), attempt)
+                for due, key, kind, attempt in rows
+            ]
+
+        return await self._read(load)
+
+    async def next_timer_due_ms(self) -> int | None:
+        def load(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT MIN(due_ms) FROM timers").fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+        return await self._read(load)
+
+    async def expired_invocations(self, now_ms: int, limit: int) -> list[InvocationId]:
+        def load(conn: sqlite3.Connection) -> list[InvocationId]:
+            rows = conn.execute(
+                "SELECT id FROM invocations WHERE expires_at IS NOT NULL AND expires_at <= ? "
+                "ORDER BY expires_at LIMIT ?",
+                (now_ms, limit),
+            )
+            return [InvocationId.from_bytes(key) for (key,) in rows]
+
+        return await self._read(load)
+
+    async def list_invocations(self, status: int | None, limit: int) -> list[InvocationRow]:
+        def load(conn: sqlite3.Connection) -> list[InvocationRow]:
+            if status is None:
+                rows = conn.execute("SELECT id, data FROM invocations LIMIT ?", (limit,))
+            else:
+                rows = conn.execute(
+                    "SELECT id, data FROM invocations WHERE status = ? LIMIT ?", (status, limit)
+                )
+            return [
+                InvocationRow(InvocationId.from_bytes(key), _decode_invocation(data))
+                for key, data in rows
+            ]
+
+        return await self._read(load)
+
+
+def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if batch.deleted:  # first: an id purged and created again in one batch keeps the new rows
+            keys = [(iid.to_bytes(),) for iid in batch.deleted]
+            conn.executemany("DELETE FROM invocations WHERE id = ?", keys)
+            conn.executemany("DELETE FROM journal WHERE invocation_id = ?", keys)
+        if batch.journal:
+            conn.executemany(
+                "INSERT INTO journal (invocation_id, idx, data) VALUES (?, ?, ?)",
+                [(iid.to_bytes(), idx, encode_entry(entry)) for iid, idx, entry in batch.journal],
+            )
+        if batch.invocations:
+            conn.executemany(
+                "INSERT INTO invocations (id, status, expires_at, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+                "expires_at = excluded.expires_at, data = excluded.data",
+                [
+                    (
+                        iid.to_bytes(),
+                        int(inv.status),
+                        inv.expires_at_ms if inv.status == Status.COMPLETED else None,
+                        _encode(inv),
+                    )
+                    for iid, inv in batch.invocations.items()
+                ],
+            )
+        if batch.timers_added:
+            conn.executemany(
+                "INSERT OR IGNORE INTO timers (due_ms, invocation_id, kind, attempt) "
+                "VALUES (?, ?, ?, ?)",
+                [_timer_row(t) for t in batch.timers_added],
+            )
+        if batch.timers_removed:
+            conn.executemany(
+                "DELETE FROM timers WHERE due_ms = ? AND invocation_id = ? AND kind = ? "
+                "AND attempt = ?",
+                [_timer_row(t) for t in batch.timers_removed],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _timer_row(timer: Timer) -> tuple[int, bytes, int, int]:
+    return (timer.due_ms, timer.invocation_id.to_bytes(), int(timer.kind), timer.attempt)

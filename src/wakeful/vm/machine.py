@@ -1,0 +1,232 @@
+"""The replay machine of one attempt.
+
+It starts from the journal as stored and runs alongside the handler:
+
+- every context call that makes a command gets the next command position; while positions are
+  within the recorded journal the command is checked against the recorded one (kind and name)
+  and a mismatch raises `JournalMismatchError`; past it, the command is new and is buffered;
+- notifications (completions, signals) are consumed one at a time, in journal order, only while
+  the handler awaits something not yet available: first from the recorded journal, then from the
+  entries the engine appends while the attempt runs (`deliver`). Live and replayed executions thus
+  see the same sequence, which keeps combinators deterministic;
+- when nothing can be consumed, buffered commands are flushed and the machine waits for new
+  entries up to the inactivity timeout, then suspends (raises `SuspendedException`). It never
+  suspends while one of its own steps is executing or not yet durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from wakeful.engine.model import Waiting
+from wakeful.errors import JournalMismatchError, SuspendedException
+from wakeful.journal.entries import (
+    NOTIFICATION_TYPES,
+    CompleteAwakeableCommand,
+    CompletionNotification,
+    Entry,
+    InputCommand,
+    Notification,
+    Result,
+    RunCommand,
+    SignalNotification,
+    describe,
+)
+from wakeful.journal.ids import FIRST_AWAKEABLE_SIGNAL
+
+__all__ = ["AttemptMachine", "Await", "completion_handle", "signal_handle"]
+
+
+class Await(enum.Enum):
+    """How a set of handles unblocks an await."""
+
+    ANY = "any"
+    ALL = "all"
+
+
+# A handle names what a future waits for: completion ids are positive, signal indexes negative.
+def completion_handle(completion_id: int) -> int:
+    """The handle of completion `completion_id`."""
+    return completion_id
+
+
+def signal_handle(index: int) -> int:
+    """The handle of signal `index`."""
+    return -index
+
+
+class AttemptMachine:
+    """Replay and live state of one attempt of one invocation."""
+
+    def __init__(
+        self,
+        *,
+        handler_label: str,
+        journal: list[Entry],
+        flush: Callable[[list[Entry]], None],
+        inactivity_timeout: float,
+    ) -> None:
+        self.handler_label = handler_label
+        self.inactivity_timeout = inactivity_timeout
+        self._flush_entries = flush
+        self.recorded: list[Entry] = [e for e in journal if not isinstance(e, NOTIFICATION_TYPES)]
+        first = self.recorded[0] if self.recorded else None
+        if not isinstance(first, InputCommand):
+            raise ValueError("a journal starts with its input command")
+        self.input: InputCommand = first
+        self._replay: deque[Notification] = deque(
+            e for e in journal if isinstance(e, NOTIFICATION_TYPES)
+        )
+        self.recorded_completions: set[int] = {
+            e.completion_id for e in self._replay if isinstance(e, CompletionNotification)
+        }
+        self._command_index = 1
+        self._next_completion_id = 1
+        self._next_signal_index = FIRST_AWAKEABLE_SIGNAL
+        self.results: dict[int, Result] = {}
+        self.pending: list[Entry] = []
+        self.seen_length = len(journal)  # journal entries this attempt knows of
+        self._expected_length = len(journal)  # ... once its own flushed entries come back
+        self._live: dict[int, Entry] = {}
+        self._live_event = asyncio.Event()
+        self.steps_executing = 0
+        self.failure: BaseException | None = None
+        self.waiting: Waiting | None = None
+
+    # -- allocation ---------------------------------------------------------------------
+
+    def allocate_completion_id(self) -> int:
+        """A fresh completion id (deterministic: the n-th call gets n)."""
+        cid = self._next_completion_id
+        self._next_completion_id += 1
+        return cid
+
+    def allocate_signal_index(self) -> int:
+        """A fresh awakeable signal index (17, 18, ...)."""
+        index = self._next_signal_index
+        self._next_signal_index += 1
+        return index
+
+    @property
+    def replaying(self) -> bool:
+        """True while commands are still being matched against the recorded journal."""
+        return self._command_index < len(self.recorded)
+
+    # -- commands -----------------------------------------------------------------------
+
+    def command(self, command: Entry) -> bool:
+        """Take the next command position; True if it was replayed, False if it is new."""
+        index = self._command_index
+        self._command_index += 1
+        if index < len(self.recorded):
+            recorded = self.recorded[index]
+            if not _same_command(recorded, command):
+                raise JournalMismatchError(
+                    self.handler_label, index, describe(recorded), describe(command)
+                )
+            return True
+        self.pending.append(command)
+        return False
+
+    def propose_completion(self, completion_id: int, result: Result) -> None:
+        """Journal the result of one of this attempt's own steps, and make it durable."""
+        self.pending.append(CompletionNotification(completion_id, result))
+        self.flush()
+
+    def flush(self) -> None:
+        """Send buffered entries to the engine; they come back through `deliver` once durable."""
+        if self.pending:
+            entries, self.pending = self.pending, []
+            self._expected_length += len(entries)
+            self._flush_entries(entries)
+
+    # -- notifications ------------------------------------------------------------------
+
+    def deliver(self, first_index: int, entries: Iterable[Entry]) -> None:
+        """Entries the engine appended to this journal (durable) while the attempt runs."""
+        for offset, entry in enumerate(entries):
+            self._live[first_index + offset] = entry
+        self._live_event.set()
+
+    def fail(self, error: BaseException) -> None:
+        """Fail the attempt from outside the handler (e.g. a step that must not be retried)."""
+        if self.failure is None:
+            self.failure = error
+        self._live_event.set()
+
+    def _record(self, notification: Notification) -> None:
+        if isinstance(notification, CompletionNotification):
+            handle = completion_handle(notification.completion_id)
+        else:
+            handle = signal_handle(notification.index)
+        # The first completion wins; a later one for the same handle changes nothing.
+        self.results.setdefault(handle, notification.result)
+
+    def _consume_one(self) -> bool:
+        if self._replay:
+            self._record(self._replay.popleft())
+            return True
+        entry = self._live.pop(self.seen_length, None)
+        if entry is None:
+            return False
+        self.seen_length += 1
+        if isinstance(entry, CompletionNotification | SignalNotification):
+            self._record(entry)
+        return True
+
+    def _satisfied(self, handles: list[int], mode: Await) -> bool:
+        if mode is Await.ANY:
+            return any(h in self.results for h in handles)
+        return all(h in self.results for h in handles)
+
+    async def wait_for(self, handles: list[int], mode: Await = Await.ANY) -> None:
+        """Return once `handles` are completed (any or all); suspend if that takes too long."""
+        while True:
+            if self.failure is not None:
+                raise self.failure
+            if self._satisfied(handles, mode):
+                return
+            if self._consume_one():
+                continue
+            if self.steps_executing or self.seen_length < self._expected_length:
+                await self._wait_live(None)  # an own step is running or not yet durable
+                continue
+            if self.inactivity_timeout <= 0:
+                raise self._suspend(handles)
+            if self.pending:
+                self.flush()
+                continue
+            if not await self._wait_live(self.inactivity_timeout):
+                raise self._suspend(handles)
+
+    async def _wait_live(self, timeout: float | None) -> bool:
+        self._live_event.clear()
+        if self.seen_length in self._live or self.failure is not None:
+            return True
+        try:
+            await asyncio.wait_for(self._live_event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _suspend(self, handles: list[int]) -> SuspendedException:
+        self.waiting = Waiting(
+            completion_ids=tuple(sorted(h for h in handles if h > 0)),
+            signal_indexes=tuple(sorted(-h for h in handles if h < 0)),
+        )
+        return SuspendedException()
+
+
+def _same_command(recorded: Entry, actual: Entry) -> bool:
+    if type(recorded) is not type(actual):
+        return False
+    if isinstance(recorded, RunCommand) and isinstance(actual, RunCommand):
+        return recorded.name == actual.name
+    if isinstance(recorded, CompleteAwakeableCommand) and isinstance(
+        actual, CompleteAwakeableCommand
+    ):
+        return recorded.awakeable_id == actual.awakeable_id
+    return True

@@ -1,0 +1,5 @@
+"""`wakeful.workflow` (as restate-sdk's `restate.workflow`)."""
+
+from wakeful.sdk.keyed import Workflow
+
+__all__ = ["Workflow"]
