@@ -1,7 +1,7 @@
 """The approval example: a handler that waits for a human, durably.
 
-    wakeful serve examples/approvals.py:app
-    curl localhost:8080/Approvals/request/send --json '"contract.pdf"'
+wakeful serve examples/approvals.py:app
+curl localhost:8080/Approvals/request/send --json '"contract.pdf"'
 """
 
 from __future__ import annotations

@@ -80,6 +80,9 @@ def main() -> None:
     help="How long a waiting handler stays in memory before it suspends (0 = at once).",
 )
 @click.option("--retention", default="24h", show_default=True, help="Completed results kept.")
+@click.option(
+    "--max-body-size", default=32 * 1024 * 1024, show_default=True, help="Request body limit."
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     app_spec: str,
@@ -89,12 +92,13 @@ def serve(
     admin_port: int,
     inactivity_timeout: str,
     retention: str,
+    max_body_size: int,
     log_level: str,
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite."""
-    from wakeful.server.runtime import RuntimeSettings  # noqa: PLC0415 - keep CLI start fast
-    from wakeful.server.serve import ServeOptions  # noqa: PLC0415
-    from wakeful.server.serve import serve as run_server  # noqa: PLC0415
+    from wakeful.server.runtime import RuntimeSettings
+    from wakeful.server.serve import ServeOptions
+    from wakeful.server.serve import serve as run_server
 
     logging.basicConfig(
         level=log_level.upper(),
@@ -106,9 +110,9 @@ def serve(
         inactivity_timeout=parse_duration(inactivity_timeout),
         completion_retention=parse_duration(retention),
     )
-    options = ServeOptions(host=host, port=port, admin_port=admin_port)
+    options = ServeOptions(host=host, port=port, admin_port=admin_port, body_limit=max_body_size)
     try:
-        import uvloop  # noqa: PLC0415 - optional speed-up, installed with uvicorn[standard]
+        import uvloop
 
         uvloop.run(run_server(application, settings, options))
     except ImportError:  # pragma: no cover

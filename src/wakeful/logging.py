@@ -1,4 +1,4 @@
-"""Handler-facing logging that stays silent while an attempt replays (restate-sdk's `restate.logging`)."""
+"""Handler-facing logging, silent while an attempt replays (restate-sdk's `restate.logging`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class RestateLoggingFilter(logging.Filter):
         return machine is None or not machine.replaying
 
 
-def getLogger(name: str | None = None) -> logging.Logger:  # noqa: N802 - restate-sdk's name
+def getLogger(name: str | None = None) -> logging.Logger:
     """`logging.getLogger(name)` with the replay filter attached."""
     logger = logging.getLogger(name)
     if not any(isinstance(f, RestateLoggingFilter) for f in logger.filters):

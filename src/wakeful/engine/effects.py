@@ -1,4 +1,4 @@
-"""Effects the engine asks its runtime to carry out after the batch that produced them is durable."""
+"""Effects the engine asks the runtime to carry out once the batch that made them is durable."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from wakeful.engine.events import (
 from wakeful.errors import JournalMismatchError, RetryableError, SuspendedException, TerminalError
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
+from wakeful.logging import current_machine
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
 from wakeful.sdk.service import Handler
@@ -135,6 +136,7 @@ class InProcessInvoker:
             failure = Failure(404, f"no handler {machine.handler_label} in this application")
             return AttemptFailed(iid, attempt, [], failure, _now_ms())
         ctx = AttemptContext(machine, iid, None)
+        current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
             output = await _invoke(handler, ctx, machine.input.value)
             if machine.failure is not None:
@@ -151,7 +153,9 @@ class InProcessInvoker:
             log.error("invocation %s: %s", iid, e)
             return AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), _now_ms())
         except RetryableError as e:
-            retry_after = None if e.retry_after is None else int(e.retry_after.total_seconds() * 1000)
+            retry_after = (
+                None if e.retry_after is None else int(e.retry_after.total_seconds() * 1000)
+            )
             failure = Failure(e.status_code, e.message)
             return AttemptFailed(iid, attempt, machine.pending, failure, _now_ms(), retry_after)
         except Exception as e:

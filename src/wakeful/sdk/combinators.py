@@ -11,12 +11,14 @@ from typing import Any
 
 from wakeful.sdk.attempt_context import DurableFuture
 from wakeful.sdk.context import RestateDurableFuture
-from wakeful.vm.machine import Await, AttemptMachine
+from wakeful.vm.machine import AttemptMachine, Await
 
 __all__ = ["as_completed", "gather", "select", "wait_completed"]
 
 
-def _durable(futures: Sequence[RestateDurableFuture[Any]]) -> tuple[AttemptMachine, list[DurableFuture[Any]]]:
+def _durable(
+    futures: Sequence[RestateDurableFuture[Any]],
+) -> tuple[AttemptMachine, list[DurableFuture[Any]]]:
     if not futures:
         raise ValueError("combinators need at least one future")
     found: list[DurableFuture[Any]] = []
@@ -30,7 +32,9 @@ def _durable(futures: Sequence[RestateDurableFuture[Any]]) -> tuple[AttemptMachi
     return machine, found
 
 
-def _completion_order(machine: AttemptMachine, futures: list[DurableFuture[Any]]) -> list[DurableFuture[Any]]:
+def _completion_order(
+    machine: AttemptMachine, futures: list[DurableFuture[Any]]
+) -> list[DurableFuture[Any]]:
     rank = {handle: i for i, handle in enumerate(machine.results)}
     done = [f for f in futures if f.handle in rank]
     return sorted(done, key=lambda f: rank[f.handle])

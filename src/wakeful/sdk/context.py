@@ -156,7 +156,7 @@ class SendHandle(abc.ABC):
         """Cancel the sent invocation."""
 
 
-class ScopedContext(abc.ABC):
+class ScopedContext(abc.ABC):  # noqa: B024 - restate-sdk's name; methods come with scopes
     """Calls and sends routed within a scope (flow control)."""
 
 

@@ -127,7 +127,9 @@ class _ServiceBase:
             inactivity_timeout=inactivity_timeout or self.inactivity_timeout,
             retry_policy=invocation_retry_policy or self.invocation_retry_policy,
             idempotency_retention=idempotency_retention or self.idempotency_retention,
-            ingress_private=ingress_private if ingress_private is not None else self.ingress_private,
+            ingress_private=ingress_private
+            if ingress_private is not None
+            else self.ingress_private,
             metadata=metadata,
         )
         self.handlers[handler_name] = handler

@@ -26,7 +26,7 @@ class AdminApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
-                from wakeful.server.ingress import _lifespan  # noqa: PLC0415 - shared helper
+                from wakeful.server.ingress import _lifespan
 
                 await _lifespan(receive, send)
             return

@@ -80,7 +80,9 @@ async def send_json(
     await send_bytes(send, status, body, headers, b"application/json")
 
 
-async def send_error(send: Send, error: HttpError, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_error(
+    send: Send, error: HttpError, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """Answer with Restate's JSON error shape and the `x-restate-error-source` header."""
     all_headers = [*(headers or []), (b"x-restate-error-source", error.source.encode())]
     payload = {"code": error.status, "message": error.message, "source": error.source}

@@ -147,7 +147,8 @@ class IngressApp:
             await self._answer_result(iid, parts[-1], send)
             return
         raise HttpError(
-            400, "bad path, expected /restate/invocation/:id/attach or /restate/invocation/:id/output"
+            400,
+            "bad path, expected /restate/invocation/:id/attach or /restate/invocation/:id/output",
         )
 
     async def _answer_result(self, iid: InvocationId, verb: str, send: Send) -> None:
@@ -209,7 +210,8 @@ class IngressApp:
         if keyed:
             raise HttpError(
                 501,
-                f"{service.kind}s ({service.name}) are not available in this version of wakeful yet",
+                f"{service.kind}s ({service.name}) are not available in this version of "
+                "wakeful yet",
             )
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if "delay" in query:

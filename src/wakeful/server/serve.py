@@ -29,6 +29,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8080
     admin_port: int = 9070
+    body_limit: int = 32 * 1024 * 1024
 
 
 def _server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
@@ -52,7 +53,7 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
     """Run until SIGINT/SIGTERM: recover, then answer on the ingress and admin ports."""
     runtime = Runtime(app, settings)
     await runtime.start()
-    ingress = _server(IngressApp(runtime), options.host, options.port)
+    ingress = _server(IngressApp(runtime, options.body_limit), options.host, options.port)
     admin = _server(AdminApp(runtime), options.host, options.admin_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

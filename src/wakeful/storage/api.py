@@ -61,7 +61,9 @@ class Store(Protocol):
     async def commit(self, batch: Batch) -> None:
         """Write a batch atomically and durably; returns once it would survive a crash."""
 
-    async def running_invocations(self, after: InvocationId | None, limit: int) -> list[InvocationId]:
+    async def running_invocations(
+        self, after: InvocationId | None, limit: int
+    ) -> list[InvocationId]:
         """Ids of invocations with status running, in id order, after `after` (for recovery)."""
 
     async def due_timers(self, now_ms: int, limit: int) -> list[Timer]:

@@ -123,7 +123,7 @@ class SqliteStore:
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = conn.execute(
-                    f"SELECT id, data FROM invocations WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+                    f"SELECT id, data FROM invocations WHERE id IN ({marks})",
                     chunk,
                 )
                 for key, data in rows:

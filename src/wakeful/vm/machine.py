@@ -202,12 +202,12 @@ class AttemptMachine:
             if not await self._wait_live(self.inactivity_timeout):
                 raise self._suspend(handles)
 
-    async def _wait_live(self, timeout: float | None) -> bool:
+    async def _wait_live(self, seconds: float | None) -> bool:
         self._live_event.clear()
         if self.seen_length in self._live or self.failure is not None:
             return True
         try:
-            await asyncio.wait_for(self._live_event.wait(), timeout)
+            await asyncio.wait_for(self._live_event.wait(), seconds)
         except TimeoutError:
             return False
         return True
