@@ -61,6 +61,10 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=value * factor)
 
 
+def _ms(value: timedelta) -> int:
+    return int(value.total_seconds() * 1000)
+
+
 @click.group()
 @click.version_option(package_name="wakeful")
 def main() -> None:
@@ -80,6 +84,18 @@ def main() -> None:
     help="How long a waiting handler stays in memory before it suspends (0 = at once).",
 )
 @click.option("--retention", default="24h", show_default=True, help="Completed results kept.")
+@click.option("--retry-initial-interval", default="500ms", show_default=True)
+@click.option("--retry-factor", default=2.0, show_default=True)
+@click.option("--retry-max-interval", default="1m", show_default=True)
+@click.option(
+    "--retry-max-attempts", default=70, show_default=True, help="Attempts, the first included."
+)
+@click.option(
+    "--retry-on-max-attempts",
+    type=click.Choice(["pause", "kill"]),
+    default="pause",
+    show_default=True,
+)
 @click.option(
     "--max-body-size", default=32 * 1024 * 1024, show_default=True, help="Request body limit."
 )
@@ -92,10 +108,17 @@ def serve(
     admin_port: int,
     inactivity_timeout: str,
     retention: str,
+    retry_initial_interval: str,
+    retry_factor: float,
+    retry_max_interval: str,
+    retry_max_attempts: int,
+    retry_on_max_attempts: str,
     max_body_size: int,
     log_level: str,
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite."""
+    # Imported here so that the other commands start without loading the server.
+    from wakeful.engine.model import RetryPolicy
     from wakeful.server.runtime import RuntimeSettings
     from wakeful.server.serve import ServeOptions
     from wakeful.server.serve import serve as run_server
@@ -109,6 +132,13 @@ def serve(
         data_dir=Path(data_dir),
         inactivity_timeout=parse_duration(inactivity_timeout),
         completion_retention=parse_duration(retention),
+        retry_policy=RetryPolicy(
+            initial_interval_ms=_ms(parse_duration(retry_initial_interval)),
+            factor=retry_factor,
+            max_interval_ms=_ms(parse_duration(retry_max_interval)),
+            max_attempts=retry_max_attempts,
+            on_max_attempts=retry_on_max_attempts,
+        ),
     )
     options = ServeOptions(host=host, port=port, admin_port=admin_port, body_limit=max_body_size)
     try:

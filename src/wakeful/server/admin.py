@@ -11,7 +11,7 @@ from wakeful.engine.model import Invocation, Status
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
-from wakeful.server.http import HttpError, Receive, Scope, Send, send_error, send_json
+from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
 from wakeful.server.runtime import Runtime
 
 __all__ = ["AdminApp"]
@@ -24,11 +24,10 @@ class AdminApp:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
         if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                from wakeful.server.ingress import _lifespan
-
-                await _lifespan(receive, send)
             return
         try:
             await self._route(scope, send)

@@ -11,6 +11,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "lifespan",
     "read_body",
     "request_headers",
     "send_bytes",
@@ -87,3 +88,14 @@ async def send_error(
     all_headers = [*(headers or []), (b"x-restate-error-source", error.source.encode())]
     payload = {"code": error.status, "message": error.message, "source": error.source}
     await send_json(send, error.status, payload, all_headers)
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer the ASGI lifespan protocol (the runtime starts before the servers)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

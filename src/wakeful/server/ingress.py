@@ -27,6 +27,7 @@ from wakeful.server.http import (
     Receive,
     Scope,
     Send,
+    lifespan,
     read_body,
     request_headers,
     send_bytes,
@@ -68,7 +69,7 @@ class IngressApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -315,13 +316,3 @@ async def _send_result(
         payload["metadata"] = failure.metadata
     headers.append((b"x-restate-error-source", b"invocation"))
     await send_json(send, status, payload, headers)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
