@@ -112,7 +112,11 @@ class RetryPolicy:
 
     def delay_ms(self, retry_count: int) -> int:
         """Delay before retry number `retry_count` (1 = the first retry)."""
-        delay = self.initial_interval_ms * (self.factor ** max(retry_count - 1, 0))
+        delay = float(self.initial_interval_ms)
+        for _ in range(max(retry_count - 1, 0)):  # grow until the cap: no float overflow
+            if delay >= self.max_interval_ms:
+                break
+            delay *= self.factor
         return int(min(delay, self.max_interval_ms))
 
     def exhausted(self, attempts_made: int) -> bool:

@@ -1,0 +1,390 @@
+"""The Store contract: every backend passes this suite unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wakeful.engine.model import Invocation, Status, Target, Timer, TimerKind, Waiting
+from wakeful.journal.entries import (
+    CompleteAwakeableCommand,
+    CompletionNotification,
+    Entry,
+    Failure,
+    InputCommand,
+    OutputCommand,
+    Result,
+    RunCommand,
+    SignalNotification,
+)
+from wakeful.journal.ids import InvocationId
+from wakeful.storage.api import Batch, Store
+from wakeful.storage.sqlite import SqliteStore
+
+T0 = 1_700_000_000_000
+TARGET = Target("Greeter", "greet")
+A = InvocationId(1, 100)
+B = InvocationId(2, 200)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How the suite reaches one backend's database."""
+
+    make: Callable[[], Store]  # a new, unopened store over this test's database
+    child_setup: str  # Python source that binds `store` to the same database in a child process
+    integrity_error: type[Exception]  # what a duplicate primary key raises from commit()
+
+
+def sqlite_backend(tmp_path: Path) -> Backend:
+    path = tmp_path / "wakeful.db"
+    return Backend(
+        make=lambda: SqliteStore(path),
+        child_setup=(
+            f"from wakeful.storage.sqlite import SqliteStore\nstore = SqliteStore({str(path)!r})\n"
+        ),
+        integrity_error=sqlite3.IntegrityError,
+    )
+
+
+@pytest.fixture(params=[pytest.param(sqlite_backend, id="sqlite")])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    factory: Callable[[Path], Backend] = request.param
+    return factory(tmp_path)
+
+
+@pytest.fixture
+async def store(backend: Backend) -> AsyncIterator[Store]:
+    opened = backend.make()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def open_store(backend: Backend) -> Store:
+    """Another opened store over the test's database, as after a restart."""
+    again = backend.make()
+    await again.open()
+    return again
+
+
+def invocation(status: Status = Status.RUNNING, **changes: object) -> Invocation:
+    inv = Invocation(target=TARGET, status=status, created_at_ms=T0, modified_at_ms=T0)
+    for name, value in changes.items():
+        setattr(inv, name, value)
+    return inv
+
+
+def completed(expires_at_ms: int) -> Invocation:
+    return invocation(
+        Status.COMPLETED,
+        result=Result(value=b"ok"),
+        completed_at_ms=expires_at_ms - 1_000,
+        expires_at_ms=expires_at_ms,
+        retention_ms=1_000,
+    )
+
+
+def journal_rows(iid: InvocationId, entries: list[Entry]) -> list[tuple[InvocationId, int, Entry]]:
+    return [(iid, idx, entry) for idx, entry in enumerate(entries)]
+
+
+INPUT = InputCommand([("content-type", "application/json")], b'{"name": "x"}')
+
+
+# --- round trips -----------------------------------------------------------------------------
+
+
+async def test_commit_then_load_round_trips_invocations_and_journals(store: Store) -> None:
+    """Every field of an invocation and every kind of entry comes back as committed."""
+    rich = Invocation(
+        target=Target("Cart", "checkout", key="user-7"),
+        status=Status.SUSPENDED,
+        created_at_ms=T0,
+        modified_at_ms=T0 + 5,
+        journal_length=6,
+        attempt=3,
+        retry_count=2,
+        idempotency_key="idem-1",
+        next_retry_at_ms=None,
+        waiting=Waiting(completion_ids=(1,), signal_indexes=(17, 18)),
+        last_failure=Failure(500, "boom", {"k": "v"}),
+        retention_ms=86_400_000,
+    )
+    entries: list[Entry] = [
+        INPUT,
+        RunCommand("charge", 1),
+        CompletionNotification(1, Result(failure=Failure(402, "declined"))),
+        CompleteAwakeableCommand("sign_1abc", Result(value=b"")),
+        SignalNotification(17, Result(value=b"yes")),
+        OutputCommand(Result(value=b"\x00\xff")),
+    ]
+    plain = invocation()
+    # Journal rows deliberately out of order: load_journal orders by index.
+    rows = journal_rows(A, entries)
+    await store.commit(
+        Batch(invocations={A: rich, B: plain}, journal=[*reversed(rows), (B, 0, INPUT)])
+    )
+    assert await store.load_invocations([A, B, InvocationId(9, 9)]) == {A: rich, B: plain}
+    assert await store.load_journal(A) == entries
+    assert await store.load_journal(B) == [INPUT]
+    assert await store.load_journal(InvocationId(9, 9)) == []
+    assert await store.load_invocations([]) == {}
+
+
+async def test_commit_replaces_an_existing_invocation_record(store: Store) -> None:
+    """Committing an id again overwrites its record; appending extends its journal."""
+    await store.commit(Batch(invocations={A: invocation()}, journal=[(A, 0, INPUT)]))
+    done = completed(T0 + 10_000)
+    await store.commit(
+        Batch(invocations={A: done}, journal=[(A, 1, OutputCommand(Result(value=b"ok")))])
+    )
+    assert await store.load_invocations([A]) == {A: done}
+    assert await store.load_journal(A) == [INPUT, OutputCommand(Result(value=b"ok"))]
+    assert await store.running_invocations(None, 10) == []
+
+
+async def test_load_invocations_handles_many_ids(store: Store) -> None:
+    """Loading more ids than one query's parameter limit returns all of them."""
+    ids = [InvocationId(i, i) for i in range(1_200)]
+    await store.commit(Batch(invocations={iid: invocation() for iid in ids}))
+    loaded = await store.load_invocations(ids)
+    assert set(loaded) == set(ids)
+
+
+# --- atomicity and durability ----------------------------------------------------------------
+
+
+async def test_failing_batch_leaves_nothing_behind(store: Store, backend: Backend) -> None:
+    """A batch that fails half-way (duplicate journal key) is rolled back entirely."""
+    original = invocation()
+    await store.commit(Batch(invocations={A: original}, journal=[(A, 0, INPUT)]))
+    timer = Timer(T0, B, TimerKind.RETRY, 1)
+    bad = Batch(
+        invocations={A: completed(T0), B: invocation()},
+        journal=[(B, 0, INPUT), (B, 1, RunCommand("r", 1)), (A, 0, INPUT)],  # (A, 0) exists
+        timers_added=[timer],
+    )
+    with pytest.raises(backend.integrity_error):
+        await store.commit(bad)
+    assert await store.load_invocations([A, B]) == {A: original}
+    assert await store.load_journal(A) == [INPUT]
+    assert await store.load_journal(B) == []
+    assert await store.next_timer_due_ms() is None
+    # The store is still usable after the rollback.
+    await store.commit(Batch(invocations={B: invocation()}, journal=[(B, 0, INPUT)]))
+    assert await store.load_journal(B) == [INPUT]
+
+
+async def test_reopened_store_sees_everything_committed(backend: Backend) -> None:
+    """Closing and re-opening the database keeps invocations, journals and timers."""
+    done = completed(T0 + 1)
+    timer = Timer(T0 + 500, A, TimerKind.RETRY, 2)
+    first = await open_store(backend)
+    await first.commit(
+        Batch(
+            invocations={A: invocation(), B: done},
+            journal=[(A, 0, INPUT), (A, 1, RunCommand("r", 1)), (B, 0, INPUT)],
+            timers_added=[timer],
+        )
+    )
+    await first.close()
+    again = await open_store(backend)
+    try:
+        assert await again.load_invocations([A, B]) == {A: invocation(), B: done}
+        assert await again.load_journal(A) == [INPUT, RunCommand("r", 1)]
+        assert await again.running_invocations(None, 10) == [A]
+        assert await again.due_timers(T0 + 500, 10) == [timer]
+        assert await again.expired_invocations(T0 + 1, 10) == [B]
+    finally:
+        await again.close()
+
+
+async def test_committed_batch_survives_sigkill(backend: Backend) -> None:
+    """A batch whose commit() returned is on disk even if the process is killed at once."""
+    child = backend.child_setup + textwrap.dedent(
+        """
+        import asyncio, time
+        from wakeful.engine.model import Invocation, Status, Target, Timer, TimerKind
+        from wakeful.journal.entries import InputCommand, RunCommand
+        from wakeful.journal.ids import InvocationId
+        from wakeful.storage.api import Batch
+
+        async def main():
+            await store.open()
+            iid = InvocationId(1, 100)
+            inv = Invocation(Target("Greeter", "greet"), Status.RUNNING, 1, 1, journal_length=2)
+            await store.commit(Batch(
+                invocations={iid: inv},
+                journal=[(iid, 0, InputCommand([], b"in")), (iid, 1, RunCommand("r", 1))],
+                timers_added=[Timer(42, iid, TimerKind.RETRY, 1)],
+            ))
+            print("committed", flush=True)
+            time.sleep(60)  # killed here, before any close() or checkpoint
+
+        asyncio.run(main())
+        """
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", child, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=15)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert line == b"committed\n"
+    assert proc.returncode == -signal.SIGKILL
+    store = await open_store(backend)
+    try:
+        loaded = await store.load_invocations([A])
+        assert loaded[A].status == Status.RUNNING
+        assert loaded[A].journal_length == 2
+        assert await store.load_journal(A) == [InputCommand([], b"in"), RunCommand("r", 1)]
+        assert await store.due_timers(42, 10) == [Timer(42, A, TimerKind.RETRY, 1)]
+    finally:
+        await store.close()
+
+
+# --- deletion --------------------------------------------------------------------------------
+
+
+async def test_deleted_invocations_vanish_with_their_journal(store: Store) -> None:
+    """A deleted id is gone from every read; other invocations are untouched."""
+    await store.commit(
+        Batch(
+            invocations={A: completed(T0), B: invocation()},
+            journal=[(A, 0, INPUT), (A, 1, RunCommand("r", 1)), (B, 0, INPUT)],
+        )
+    )
+    await store.commit(Batch(deleted={A}))
+    assert await store.load_invocations([A, B]) == {B: invocation()}
+    assert await store.load_journal(A) == []
+    assert await store.load_journal(B) == [INPUT]
+    assert await store.expired_invocations(T0 + 1, 10) == []
+    assert [row.invocation_id for row in await store.list_invocations(None, 10)] == [B]
+
+
+async def test_purge_then_recreate_in_one_batch_keeps_the_new_rows(store: Store) -> None:
+    """Deleting an id and creating it again in one batch leaves only the new record and journal."""
+    old_journal: list[Entry] = [INPUT, RunCommand("old", 1), OutputCommand(Result(value=b"o"))]
+    await store.commit(Batch(invocations={A: completed(T0)}, journal=journal_rows(A, old_journal)))
+    new_input = InputCommand([], b"second life")
+    fresh = invocation(created_at_ms=T0 + 5)
+    await store.commit(Batch(invocations={A: fresh}, deleted={A}, journal=[(A, 0, new_input)]))
+    assert await store.load_invocations([A]) == {A: fresh}
+    assert await store.load_journal(A) == [new_input]
+    assert await store.expired_invocations(T0 + 10, 10) == []
+    assert await store.running_invocations(None, 10) == [A]
+
+
+# --- scans -----------------------------------------------------------------------------------
+
+
+async def test_running_invocations_pages_in_id_order(store: Store) -> None:
+    """running_invocations lists only RUNNING ids, in id order, page by page after `after`."""
+    running = [
+        InvocationId(2**64 - 1, 1),  # the top bit set: ordering must be unsigned
+        InvocationId(5, 2**128 - 1),
+        InvocationId(5, 3),
+        InvocationId(2**63, 0),
+        InvocationId(0, 7),
+    ]
+    others = {
+        InvocationId(4, 4): invocation(Status.SUSPENDED),
+        InvocationId(6, 6): invocation(Status.BACKING_OFF),
+        InvocationId(7, 7): invocation(Status.PAUSED),
+        InvocationId(8, 8): completed(T0),
+        InvocationId(9, 9): invocation(Status.PENDING),
+    }
+    await store.commit(Batch(invocations={**{i: invocation() for i in running}, **others}))
+    pages: list[list[InvocationId]] = []
+    after: InvocationId | None = None
+    while page := await store.running_invocations(after, 2):
+        assert len(page) <= 2
+        pages.append(page)
+        after = page[-1]
+    assert [iid for page in pages for iid in page] == sorted(running)
+    assert len(pages) == 3
+
+
+async def test_due_timers_earliest_first_and_next_due(store: Store) -> None:
+    """due_timers returns due timers earliest first (up to limit); next_timer_due_ms the minimum."""
+    assert await store.next_timer_due_ms() is None
+    assert await store.due_timers(T0, 10) == []
+    timers = [
+        Timer(T0 + 300, A, TimerKind.RETRY, 1),
+        Timer(T0 + 100, B, TimerKind.RETRY, 4),
+        Timer(T0 + 200, A, TimerKind.RETRY, 2),
+        Timer(T0 + 900, B, TimerKind.RETRY, 5),
+    ]
+    await store.commit(Batch(timers_added=timers))
+    assert await store.next_timer_due_ms() == T0 + 100
+    assert await store.due_timers(T0 + 300, 10) == [timers[1], timers[2], timers[0]]
+    assert await store.due_timers(T0 + 250, 1) == [timers[1]]
+    assert await store.due_timers(T0 + 99, 10) == []
+
+
+async def test_timers_removed_are_deleted(store: Store) -> None:
+    """timers_removed deletes exactly those timers; removing an absent one is no error."""
+    first = Timer(T0 + 100, A, TimerKind.RETRY, 1)
+    second = Timer(T0 + 200, A, TimerKind.RETRY, 2)
+    await store.commit(Batch(timers_added=[first, second]))
+    absent = Timer(T0 + 100, A, TimerKind.RETRY, 9)
+    await store.commit(Batch(timers_removed=[first, absent]))
+    assert await store.next_timer_due_ms() == T0 + 200
+    assert await store.due_timers(T0 + 1_000, 10) == [second]
+    await store.commit(Batch(timers_removed=[second]))
+    assert await store.next_timer_due_ms() is None
+
+
+async def test_expired_invocations_are_completed_ones_past_retention(store: Store) -> None:
+    """expired_invocations returns completed invocations with expires_at <= now, and no others."""
+    early, edge, late = InvocationId(1, 1), InvocationId(2, 2), InvocationId(3, 3)
+    not_done = InvocationId(4, 4)
+    await store.commit(
+        Batch(
+            invocations={
+                early: completed(T0 + 100),
+                edge: completed(T0 + 200),
+                late: completed(T0 + 300),
+                # only completed invocations expire, whatever their record says
+                not_done: invocation(Status.PAUSED, expires_at_ms=T0),
+                InvocationId(5, 5): invocation(),
+            }
+        )
+    )
+    assert set(await store.expired_invocations(T0 + 200, 10)) == {early, edge}
+    assert await store.expired_invocations(T0 + 99, 10) == []
+    assert len(await store.expired_invocations(T0 + 1_000, 2)) == 2
+    assert set(await store.expired_invocations(T0 + 1_000, 10)) == {early, edge, late}
+
+
+async def test_list_invocations_filters_by_status(store: Store) -> None:
+    """list_invocations returns all invocations, or those of one status, up to `limit`."""
+    rows = {
+        InvocationId(1, 1): invocation(),
+        InvocationId(2, 2): invocation(),
+        InvocationId(3, 3): invocation(Status.SUSPENDED, waiting=Waiting(signal_indexes=(17,))),
+        InvocationId(4, 4): completed(T0),
+    }
+    await store.commit(Batch(invocations=rows))
+    everything = await store.list_invocations(None, 100)
+    assert {row.invocation_id: row.invocation for row in everything} == rows
+    running = await store.list_invocations(int(Status.RUNNING), 100)
+    assert {row.invocation_id for row in running} == {InvocationId(1, 1), InvocationId(2, 2)}
+    suspended = await store.list_invocations(Status.SUSPENDED, 100)
+    assert [(r.invocation_id, r.invocation) for r in suspended] == [
+        (InvocationId(3, 3), rows[InvocationId(3, 3)])
+    ]
+    assert await store.list_invocations(int(Status.PAUSED), 100) == []
+    assert len(await store.list_invocations(None, 3)) == 3
