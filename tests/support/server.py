@@ -51,7 +51,6 @@ class WakefulProcess:
         """Start the server and wait until the ingress answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{time.time_ns()}.log"
-        log = self.log_path.open("wb")
         cmd = [
             sys.executable, "-m", "wakeful.cli", "serve", self.app,
             "--data-dir", str(self.data_dir),
@@ -60,9 +59,10 @@ class WakefulProcess:
             "--inactivity-timeout", self.inactivity_timeout,
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-        )
+        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

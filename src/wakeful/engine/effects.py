@@ -26,6 +26,7 @@ class StartAttempt:
     attempt: int
     target: Target
     journal: list[Entry] | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class InvocationFinished:
 
     invocation_id: InvocationId
     result: Result
+    expires_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

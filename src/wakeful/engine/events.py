@@ -158,6 +158,7 @@ class InvokeOutcome:
     created: bool
     status: Status
     result: Result | None = None
+    expires_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +167,4 @@ class LookupOutcome:
 
     status: Status | None
     result: Result | None = None
+    expires_at_ms: int | None = None

@@ -106,7 +106,11 @@ class Engine:
                 out.outcome = self._invoke(state, event, out)
             case Attach(invocation_id=iid):
                 inv = state.invocation(iid)
-                out.outcome = LookupOutcome(inv.status, inv.result) if inv else LookupOutcome(None)
+                out.outcome = (
+                    LookupOutcome(inv.status, inv.result, inv.expires_at_ms)
+                    if inv
+                    else LookupOutcome(None)
+                )
             case AppendEntries():
                 out.outcome = self._append_entries(state, event, out)
             case AttemptSuspended():
@@ -132,7 +136,9 @@ class Engine:
     def _invoke(self, state: PartitionState, ev: Invoke, out: Applied) -> InvokeOutcome:
         existing = state.invocation(ev.invocation_id)
         if existing is not None:
-            return InvokeOutcome(ev.invocation_id, False, existing.status, existing.result)
+            return InvokeOutcome(
+                ev.invocation_id, False, existing.status, existing.result, existing.expires_at_ms
+            )
         inv = Invocation(
             target=ev.target,
             status=Status.RUNNING,
@@ -146,7 +152,9 @@ class Engine:
         input_command = InputCommand(ev.headers, ev.input)
         state.put_invocation(ev.invocation_id, inv)
         state.append(ev.invocation_id, 0, input_command)
-        out.effects.append(StartAttempt(ev.invocation_id, 1, ev.target, [input_command]))
+        out.effects.append(
+            StartAttempt(ev.invocation_id, 1, ev.target, [input_command], ev.idempotency_key)
+        )
         return InvokeOutcome(ev.invocation_id, True, Status.RUNNING)
 
     # -- a running attempt ----------------------------------------------------------------
@@ -315,7 +323,7 @@ class Engine:
         inv.status = Status.RUNNING
         inv.waiting = None
         inv.attempt += 1
-        out.effects.append(StartAttempt(iid, inv.attempt, inv.target))
+        out.effects.append(StartAttempt(iid, inv.attempt, inv.target, None, inv.idempotency_key))
 
     @staticmethod
     def _finish(
@@ -327,7 +335,7 @@ class Engine:
         inv.next_retry_at_ms = None
         inv.completed_at_ms = now_ms
         inv.expires_at_ms = now_ms + inv.retention_ms
-        out.effects.append(InvocationFinished(iid, result))
+        out.effects.append(InvocationFinished(iid, result, inv.expires_at_ms))
 
 
 def _signal_for(command: CompleteAwakeableCommand, now_ms: int) -> DeliverSignal | None:

@@ -120,22 +120,19 @@ class InProcessInvoker:
         live = _Live(attempt, machine, asyncio.current_task())
         self._live[iid] = live
         try:
-            self._post(await self._attempt(iid, attempt, handler, machine))
+            self._post(await self._attempt(effect, handler, machine))
         finally:
             if self._live.get(iid) is live:
                 del self._live[iid]
 
     async def _attempt(
-        self,
-        iid: InvocationId,
-        attempt: int,
-        handler: Handler | None,
-        machine: AttemptMachine,
+        self, effect: StartAttempt, handler: Handler | None, machine: AttemptMachine
     ) -> Event:
+        iid, attempt = effect.invocation_id, effect.attempt
         if handler is None:
             failure = Failure(404, f"no handler {machine.handler_label} in this application")
             return AttemptFailed(iid, attempt, [], failure, _now_ms())
-        ctx = AttemptContext(machine, iid, None)
+        ctx = AttemptContext(machine, iid, effect.idempotency_key)
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
             output = await _invoke(handler, ctx, machine.input.value)
@@ -148,6 +145,9 @@ class InProcessInvoker:
             )
         except TerminalError as e:
             result = Result(failure=Failure(e.status_code, e.message, e.metadata))
+            return AttemptCompleted(iid, attempt, machine.pending, result, _now_ms())
+        except NotImplementedError as e:  # a feature wakeful lacks: retrying cannot help
+            result = Result(failure=Failure(501, f"NotImplementedError: {e}"))
             return AttemptCompleted(iid, attempt, machine.pending, result, _now_ms())
         except JournalMismatchError as e:
             log.error("invocation %s: %s", iid, e)

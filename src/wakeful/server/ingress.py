@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
@@ -34,6 +35,7 @@ from wakeful.server.http import (
     send_error,
     send_json,
 )
+from wakeful.server.leader import Finished
 from wakeful.server.runtime import Runtime
 
 __all__ = ["IngressApp"]
@@ -160,17 +162,20 @@ class IngressApp:
                 raise HttpError(404, "invocation not found")
             if outcome.result is None:
                 raise HttpError(470, _NO_OUTPUT)
-            await _send_result(send, iid, outcome.result, None)
+            await _send_result(send, iid, (outcome.result, outcome.expires_at_ms), None)
             return
         answer, waiter = await self.leader.submit_and_attach(Attach(iid))
         assert isinstance(answer, LookupOutcome)
         if answer.status is None:
             raise HttpError(404, "invocation not found")
-        result = answer.result if waiter is None else await self._wait(iid, waiter)
-        assert result is not None
-        await _send_result(send, iid, result, None)
+        if waiter is None:
+            assert answer.result is not None
+            finished: Finished = (answer.result, answer.expires_at_ms)
+        else:
+            finished = await self._wait(iid, waiter)
+        await _send_result(send, iid, finished, None)
 
-    async def _wait(self, iid: InvocationId, waiter: asyncio.Future[Result]) -> Result:
+    async def _wait(self, iid: InvocationId, waiter: asyncio.Future[Finished]) -> Finished:
         try:
             return await waiter
         finally:
@@ -235,6 +240,7 @@ class IngressApp:
         else:
             iid = InvocationId.random()
         forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
+        forwarded.append(("x-restate-ingress-path", raw_path_of(scope)))
         event = Invoke(iid, target, body, forwarded, _now_ms(), idempotency_key)
         if is_send:
             outcome = await self.leader.submit(event)
@@ -251,10 +257,17 @@ class IngressApp:
         assert isinstance(answer, InvokeOutcome)
         if waiter is None:
             assert answer.status == Status.COMPLETED and answer.result is not None
-            result = answer.result
+            finished = (answer.result, answer.expires_at_ms)
         else:
-            result = await self._wait(iid, waiter)
-        await _send_result(send, iid, result, handler)
+            finished = await self._wait(iid, waiter)
+        await _send_result(send, iid, finished, handler)
+
+
+def raw_path_of(scope: Scope) -> str:
+    """The request's path and query, as the client sent them."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return (raw + (b"?" + query if query else b"")).decode("latin-1")
 
 
 def _parse_invocation_id(text: str) -> InvocationId:
@@ -295,9 +308,13 @@ def _content_type_matches(content_type: str, accept: str) -> bool:
 
 
 async def _send_result(
-    send: Send, iid: InvocationId, result: Result, handler: Handler | None
+    send: Send, iid: InvocationId, finished: Finished, handler: Handler | None
 ) -> None:
+    result, expires_at_ms = finished
     headers = [(b"x-restate-id", str(iid).encode())]
+    if expires_at_ms is not None:
+        expires = datetime.fromtimestamp(expires_at_ms / 1000, UTC)
+        headers.append((b"idempotency-expires", expires.isoformat().encode()))
     if result.failure is None:
         body = result.value or b""
         content_type = None

@@ -34,7 +34,7 @@ from wakeful.journal.entries import Entry, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.storage.api import Batch, Store
 
-__all__ = ["BatchState", "PartitionLeader"]
+__all__ = ["BatchState", "Finished", "PartitionLeader"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ _CACHED = frozenset({Status.RUNNING, Status.BACKING_OFF, Status.PENDING})
 MAX_BATCH = 2048
 
 Outcome = InvokeOutcome | LookupOutcome | bool | None
+Finished = tuple[Result, int | None]  # an invocation's result and when it expires
 
 
 class BatchState:
@@ -116,7 +117,7 @@ class PartitionLeader:
         self._queue: list[_Item] = []
         self._wake = asyncio.Event()
         self._cache: dict[InvocationId, Invocation] = {}
-        self._waiters: dict[InvocationId, list[asyncio.Future[Result]]] = {}
+        self._waiters: dict[InvocationId, list[asyncio.Future[Finished]]] = {}
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.events = 0
@@ -138,12 +139,12 @@ class PartitionLeader:
 
     async def submit_and_attach(
         self, event: Invoke | Attach
-    ) -> tuple[Outcome, asyncio.Future[Result] | None]:
+    ) -> tuple[Outcome, asyncio.Future[Finished] | None]:
         """Like submit; when the invocation is not completed yet, also a future of its result."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(event, future, True))
         self._wake.set()
-        answer: tuple[Outcome, asyncio.Future[Result] | None] = await future
+        answer: tuple[Outcome, asyncio.Future[Finished] | None] = await future
         return answer
 
     def start(self) -> None:
@@ -239,12 +240,12 @@ class PartitionLeader:
         for iid in batch.deleted:
             self._cache.pop(iid, None)
 
-    def _attach(self, event: Event, outcome: Outcome) -> asyncio.Future[Result] | None:
+    def _attach(self, event: Event, outcome: Outcome) -> asyncio.Future[Finished] | None:
         iid = event.invocation_id  # type: ignore[union-attr]  # only Invoke/Attach attach
         status = outcome.status if isinstance(outcome, InvokeOutcome | LookupOutcome) else None
         if status is None or status == Status.COMPLETED:
             return None
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(iid, []).append(future)
         return future
 
@@ -253,11 +254,11 @@ class PartitionLeader:
             if isinstance(effect, InvocationFinished):
                 for future in self._waiters.pop(effect.invocation_id, ()):
                     if not future.done():
-                        future.set_result(effect.result)
+                        future.set_result((effect.result, effect.expires_at_ms))
         if effects:
             self._on_effects(effects)
 
-    def forget_waiter(self, invocation_id: InvocationId, future: asyncio.Future[Result]) -> None:
+    def forget_waiter(self, invocation_id: InvocationId, future: asyncio.Future[Finished]) -> None:
         """Drop a waiter whose client went away."""
         waiters = self._waiters.get(invocation_id)
         if waiters and future in waiters:
