@@ -90,11 +90,15 @@ class JournalMismatchError(WakefulError):
 
     code = JOURNAL_MISMATCH
 
-    def __init__(self, handler: str, index: int, expected: str, actual: str) -> None:
+    def __init__(
+        self, handler: str, index: int, expected: str, actual: str, invocation_id: str = ""
+    ) -> None:
+        where = f"{handler} ({invocation_id})" if invocation_id else handler
         super().__init__(
-            f"journal mismatch in {handler} at command index {index}: "
+            f"journal mismatch in {where} at command index {index}: "
             f"the journal recorded {expected}, but the handler did {actual}"
         )
+        self.invocation_id = invocation_id
         self.handler = handler
         self.index = index
         self.expected = expected

@@ -148,7 +148,7 @@ def test_invoke_creates_running_invocation_and_starts_attempt_one() -> None:
     applied = h.invoke(value=b'{"name": "x"}', key="idem-1")
     input_command = InputCommand(HEADERS, b'{"name": "x"}')
     assert applied.outcome == InvokeOutcome(IID, True, Status.RUNNING)
-    assert applied.effects == [StartAttempt(IID, 1, TARGET, [input_command])]
+    assert applied.effects == [StartAttempt(IID, 1, TARGET, [input_command], "idem-1")]
     assert applied.follow_ups == []
     assert h.journal() == [input_command]
     inv = h.inv()
@@ -170,7 +170,9 @@ def test_duplicate_invoke_answers_with_existing_status_and_changes_nothing() -> 
 
     h.complete(ok(b"out"), now=T0 + 10)
     again = h.invoke(now=T0 + 20)
-    assert again.outcome == InvokeOutcome(IID, False, Status.COMPLETED, ok(b"out"))
+    assert again.outcome == InvokeOutcome(
+        IID, False, Status.COMPLETED, ok(b"out"), T0 + 10 + RETENTION_MS
+    )
     assert again.effects == []
 
 
@@ -181,7 +183,8 @@ def test_attach_reports_status_and_result_or_none_for_unknown() -> None:
     h.invoke()
     assert h.apply(Attach(IID)).outcome == LookupOutcome(Status.RUNNING, None)
     h.complete(ok(b"r"))
-    assert h.apply(Attach(IID)).outcome == LookupOutcome(Status.COMPLETED, ok(b"r"))
+    expected = LookupOutcome(Status.COMPLETED, ok(b"r"), T0 + RETENTION_MS)
+    assert h.apply(Attach(IID)).outcome == expected
 
 
 # --- a running attempt -----------------------------------------------------------------------
@@ -317,7 +320,7 @@ def test_attempt_completed_appends_output_and_finishes() -> None:
     result = ok(b'"hello"')
     applied = h.apply(AttemptCompleted(IID, 1, entries, result, T0 + 50))
     assert applied.outcome is True
-    assert applied.effects == [InvocationFinished(IID, result)]
+    assert applied.effects == [InvocationFinished(IID, result, T0 + 50 + RETENTION_MS)]
     assert h.journal() == [InputCommand(HEADERS, b"in"), *entries, OutputCommand(result)]
     inv = h.inv()
     assert inv.status == Status.COMPLETED
@@ -333,7 +336,7 @@ def test_attempt_completed_with_terminal_failure_finishes_with_the_failure() -> 
     h.invoke()
     result = Result(failure=Failure(404, "not found"))
     applied = h.complete(result, now=T0 + 1)
-    assert applied.effects == [InvocationFinished(IID, result)]
+    assert applied.effects == [InvocationFinished(IID, result, T0 + 1 + RETENTION_MS)]
     assert h.inv().status == Status.COMPLETED
     assert h.inv().result == result
     assert h.state.timers == set()
@@ -469,7 +472,7 @@ def test_exhausted_retries_kill_completes_with_the_failure() -> None:
     h.fire_pending_timer()
     applied = h.fail(now=T0 + 9_000)
     result = Result(failure=BOOM)
-    assert applied.effects == [InvocationFinished(IID, result)]
+    assert applied.effects == [InvocationFinished(IID, result, T0 + 9_000 + RETENTION_MS)]
     inv = h.inv()
     assert (inv.status, inv.result) == (Status.COMPLETED, result)
     assert inv.expires_at_ms == T0 + 9_000 + RETENTION_MS

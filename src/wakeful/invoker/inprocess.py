@@ -7,7 +7,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -47,8 +47,9 @@ class InvokerSettings:
 @dataclass(slots=True)
 class _Live:
     attempt: int
-    machine: AttemptMachine
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None
+    machine: AttemptMachine | None = None  # None while the journal is being loaded
+    early: list[EntriesAppended] = field(default_factory=list)
 
 
 class InProcessInvoker:
@@ -83,7 +84,11 @@ class InProcessInvoker:
     def deliver(self, effect: EntriesAppended) -> None:
         """Hand durable journal entries to the live attempt they belong to."""
         live = self._live.get(effect.invocation_id)
-        if live is not None and live.attempt == effect.attempt:
+        if live is None or live.attempt != effect.attempt:
+            return
+        if live.machine is None:
+            live.early.append(effect)  # arrived while the journal was being loaded
+        else:
             live.machine.deliver(effect.first_index, effect.entries)
 
     def abort(self, invocation_id: InvocationId) -> None:
@@ -101,6 +106,19 @@ class InProcessInvoker:
     async def _run(self, effect: StartAttempt) -> None:
         iid, attempt = effect.invocation_id, effect.attempt
         handler = self.app.handler(effect.target.service, effect.target.handler)
+        # Registered before the journal is read, so that nothing appended meanwhile is missed.
+        live = _Live(attempt, asyncio.current_task())
+        self._live[iid] = live
+        try:
+            await self._run_attempt(effect, handler, live)
+        finally:
+            if self._live.get(iid) is live:
+                del self._live[iid]
+
+    async def _run_attempt(
+        self, effect: StartAttempt, handler: Handler | None, live: _Live
+    ) -> None:
+        iid, attempt = effect.invocation_id, effect.attempt
         journal = effect.journal
         if journal is None:
             journal = await self._load_journal(iid)
@@ -116,14 +134,18 @@ class InProcessInvoker:
             journal=journal,
             flush=flush,
             inactivity_timeout=timeout.total_seconds(),
+            invocation_id=str(iid),
         )
-        live = _Live(attempt, machine, asyncio.current_task())
-        self._live[iid] = live
-        try:
-            self._post(await self._attempt(effect, handler, machine))
-        finally:
-            if self._live.get(iid) is live:
-                del self._live[iid]
+        for early in live.early:
+            fresh = [
+                entry
+                for offset, entry in enumerate(early.entries)
+                if early.first_index + offset >= len(journal)
+            ]
+            if fresh:
+                machine.deliver(early.first_index + len(early.entries) - len(fresh), fresh)
+        live.machine, live.early = machine, []
+        self._post(await self._attempt(effect, handler, machine))
 
     async def _attempt(
         self, effect: StartAttempt, handler: Handler | None, machine: AttemptMachine

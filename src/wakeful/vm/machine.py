@@ -68,8 +68,10 @@ class AttemptMachine:
         journal: list[Entry],
         flush: Callable[[list[Entry]], None],
         inactivity_timeout: float,
+        invocation_id: str = "",
     ) -> None:
         self.handler_label = handler_label
+        self.invocation_id = invocation_id
         self.inactivity_timeout = inactivity_timeout
         self._flush_entries = flush
         self.recorded: list[Entry] = [e for e in journal if not isinstance(e, NOTIFICATION_TYPES)]
@@ -125,7 +127,11 @@ class AttemptMachine:
             recorded = self.recorded[index]
             if not _same_command(recorded, command):
                 raise JournalMismatchError(
-                    self.handler_label, index, describe(recorded), describe(command)
+                    self.handler_label,
+                    index,
+                    describe(recorded),
+                    describe(command),
+                    self.invocation_id,
                 )
             return True
         self.pending.append(command)
