@@ -153,12 +153,12 @@ async def request_info(ctx: Context) -> dict[str, Any]:
 
 @echo.handler(invocation_retry_policy=NO_RETRIES)
 async def nap(ctx: Context) -> str:
-    """Uses `ctx.sleep`, which is not built yet."""
+    """Sleeps durably for 10 ms."""
     await ctx.sleep(timedelta(milliseconds=10))
     return "rested"
 
 
-# -- keyed services: defined, but not callable yet ------------------------------------------
+# -- keyed services ------------------------------------------
 
 counter = restate.VirtualObject("Counter")
 

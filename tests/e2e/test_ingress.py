@@ -746,49 +746,47 @@ def test_restate_health(server: Server) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
-# -- not built yet: clear errors ------------------------------------------------------------------
+# -- keyed services and delays at the ingress ---------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("path", "message"),
-    [
-        ("/Counter/k/add", "objects (Counter) are not available in this version of wakeful yet"),
-        ("/Signup/k/run", "workflows (Signup) are not available in this version of wakeful yet"),
-    ],
-)
-def test_keyed_services_answer_501(server: Server, path: str, message: str) -> None:
-    """Calling a virtual object or workflow answers 501 saying it is not available yet."""
+def test_idempotency_key_on_workflow_run_is_400(server: Server) -> None:
+    """A workflow's run is idempotent by its key: an idempotency-key header is refused."""
     with _no_new_invocations(server):
-        response = server.client.post(path, json=1)
-    _assert_ingress_error(response, 501, message)
-
-
-def test_workflow_attach_answers_501(server: Server) -> None:
-    """/restate/workflow/… answers 501 saying workflows are not available yet."""
-    response = server.client.get("/restate/workflow/Signup/k/attach")
+        response = server.client.post("/Signup/k/run", json=1, headers={"idempotency-key": "abc"})
     _assert_ingress_error(
-        response, 501, "workflows are not available in this version of wakeful yet"
-    )
-
-
-def test_delayed_send_answers_501(server: Server) -> None:
-    """`?delay=` on a send answers 501 saying delayed sends are not available yet."""
-    with _no_new_invocations(server):
-        response = server.client.post("/Echo/say/send?delay=10s", json=1)
-    _assert_ingress_error(
-        response, 501, "delayed sends are not available in this version of wakeful yet"
-    )
-
-
-def test_sleep_in_a_handler_fails_with_a_clear_message(server: Server) -> None:
-    """ctx.sleep raises NotImplementedError, which ends the invocation at once with 501."""
-    response = server.client.post("/Echo/nap")
-    _assert_invocation_error(
         response,
-        501,
-        "NotImplementedError: ctx.sleep (durable timers) is not available in this version of "
-        "wakeful yet",
+        400,
+        "cannot use the idempotency key with workflow handlers. The handler invocation will "
+        "already be idempotent by the workflow key itself.",
     )
+
+
+def test_unknown_workflow_attach_is_404(server: Server) -> None:
+    """/restate/workflow/{name}/{key}/attach of a workflow that never ran answers 404."""
+    response = server.client.get("/restate/workflow/Signup/never-ran/attach")
+    _assert_ingress_error(response, 404, "invocation not found")
+
+
+def test_bad_delay_is_400(server: Server) -> None:
+    """An unparsable `?delay=` on a send answers 400 and creates nothing."""
+    with _no_new_invocations(server):
+        response = server.client.post("/Echo/say/send?delay=soon", json=1)
+    _assert_ingress_error(response, 400, "bad delay query parameter, must be a ISO8601 duration")
+
+
+def test_delayed_send_reports_its_execution_time(server: Server) -> None:
+    """`?delay=` on a send answers 202 with the time the invocation will start."""
+    response = server.client.post("/Echo/say/send?delay=PT0.2S", json=1)
+    assert response.status_code == 202
+    assert response.json()["status"] == "Accepted"
+    assert response.json()["executionTime"].endswith("Z")
+
+
+def test_sleep_in_a_handler_completes(server: Server) -> None:
+    """ctx.sleep is a durable timer: the handler resumes after it."""
+    response = server.client.post("/Echo/nap")
+    assert response.status_code == 200
+    assert response.json() == "rested"
 
 
 # -- admin API ------------------------------------------------------------------------------------

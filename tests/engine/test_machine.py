@@ -76,7 +76,7 @@ class Harness:
         self.engine = Engine(
             EngineConfig(
                 retry_policy=lambda _: chosen,
-                completion_retention_ms=lambda _: retention_ms,
+                completion_retention_ms=lambda _, __: retention_ms,
             )
         )
         self.state = MemoryState()

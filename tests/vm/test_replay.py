@@ -78,14 +78,14 @@ async def test_mismatch_names_handler_index_and_both_commands() -> None:
 
 
 async def test_await_without_notification_suspends_on_its_signal() -> None:
-    """With inactivity timeout 0, awaiting an open awakeable suspends, naming signal 17."""
+    """With inactivity timeout 0, awaiting an open awakeable suspends on signal 17 and CANCEL."""
     ctx, _ = attempt([INPUT])
     awakeable_id, future = ctx.awakeable(type_hint=str)
     assert awakeable_id == str(AwakeableId(IID, 17))
     with pytest.raises(SuspendedException):
         await future
     assert ctx.machine.waiting is not None
-    assert ctx.machine.waiting.signal_indexes == (17,)
+    assert ctx.machine.waiting.signal_indexes == (1, 17)  # cancellation can always wake it
 
 
 async def test_first_completion_wins() -> None:

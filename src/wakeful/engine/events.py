@@ -7,24 +7,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wakeful.engine.model import Status, Target, Timer, Waiting
+from wakeful.engine.model import HandlerKind, Status, Target, Timer, Waiting
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 
 __all__ = [
+    "AddCaller",
     "AppendEntries",
     "Attach",
     "AttemptCompleted",
     "AttemptFailed",
     "AttemptSuspended",
+    "Cancel",
+    "DeliverCompletion",
     "DeliverSignal",
     "Event",
     "Invoke",
     "InvokeOutcome",
+    "Kill",
     "LookupOutcome",
+    "Purge",
     "PurgeExpired",
     "RecoverInvocation",
     "ResumeInvocation",
+    "StartInboxed",
+    "StartInvocation",
     "TimerFired",
 ]
 
@@ -39,6 +46,9 @@ class Invoke:
     headers: list[tuple[str, str]]
     now_ms: int
     idempotency_key: str | None = None
+    kind: HandlerKind = HandlerKind.SERVICE
+    caller: tuple[InvocationId, int] | None = None  # who gets the result as a completion
+    invoke_at_ms: int | None = None  # a delayed send starts then
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,66 @@ class DeliverSignal:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverCompletion:
+    """Deliver the result of a command to the invocation that made it."""
+
+    invocation_id: InvocationId
+    completion_id: int
+    result: Result
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddCaller:
+    """`caller` waits for this invocation's result (attach_invocation from a handler)."""
+
+    invocation_id: InvocationId
+    caller: tuple[InvocationId, int]
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel an invocation: its handler gets a TerminalError (409) at its next await."""
+
+    invocation_id: InvocationId
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """End an invocation at once with 409 `killed`; no compensation runs."""
+
+    invocation_id: InvocationId
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """Delete a completed invocation now (admin)."""
+
+    invocation_id: InvocationId
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartInboxed:
+    """A virtual object key was released: hand its lock to the next queued invocation."""
+
+    service: str
+    key: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartInvocation:
+    """Start an invocation that waited (in an inbox, or for its scheduled time)."""
+
+    invocation_id: InvocationId
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     """A durable timer came due."""
 
@@ -143,6 +213,13 @@ Event = (
     | AttemptCompleted
     | AttemptFailed
     | DeliverSignal
+    | DeliverCompletion
+    | AddCaller
+    | Cancel
+    | Kill
+    | Purge
+    | StartInboxed
+    | StartInvocation
     | TimerFired
     | ResumeInvocation
     | RecoverInvocation

@@ -1,21 +1,18 @@
 """The invocation lifecycle as a pure state machine: `apply(state, event) -> Applied`.
 
 ```
-            Invoke
-              │
-              ▼          AttemptSuspended            DeliverSignal / completion
-  ┌──────► RUNNING ───────────────────────► SUSPENDED ───────────────┐
-  │           │ │                                                    │
-  │           │ └── AttemptFailed ──► BACKING_OFF ── TimerFired ─────┤
-  │           │          │                                           │
-  │           │          └─ retries exhausted ─► PAUSED ── Resume ───┤
-  │           ▼                                                      │
-  │       COMPLETED ── retention expires ──► (purged)                │
-  └──────────────────────────────────────────────────────────────────┘
+ Invoke ─► (SCHEDULED ─ timer ─►) (INBOXED ─ key released ─►) RUNNING
+   RUNNING ── AttemptSuspended ──► SUSPENDED ── a completion/signal it waits on ──► RUNNING
+   RUNNING ── AttemptFailed ─────► BACKING_OFF ── retry timer ──► RUNNING
+                                    └─ retries exhausted ─► PAUSED ── resume/cancel ──► RUNNING
+   RUNNING ── AttemptCompleted ──► COMPLETED ── retention expires / purge ──► (deleted)
+   any live status ── Kill ──► COMPLETED (409 killed)
 ```
 
 Every attempt has a number; events from an attempt that is no longer the current one are
-ignored (fencing), so a stale attempt can never write to a journal.
+ignored (fencing), so a stale attempt can never write to a journal. What journal commands do
+beyond being recorded (state writes, timers, calls, promises) is in `engine.commands`; the
+per-key lock and inbox of virtual objects in `engine.keyed`.
 """
 
 from __future__ import annotations
@@ -23,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wakeful.engine import commands, keyed
 from wakeful.engine.effects import (
+    AbortAttempt,
     Effect,
     EntriesAppended,
     InvocationFinished,
@@ -31,48 +30,75 @@ from wakeful.engine.effects import (
     TimerScheduled,
 )
 from wakeful.engine.events import (
+    AddCaller,
     AppendEntries,
     Attach,
     AttemptCompleted,
     AttemptFailed,
     AttemptSuspended,
+    Cancel,
+    DeliverCompletion,
     DeliverSignal,
     Event,
     Invoke,
     InvokeOutcome,
+    Kill,
     LookupOutcome,
+    Purge,
     PurgeExpired,
     RecoverInvocation,
     ResumeInvocation,
+    StartInboxed,
+    StartInvocation,
     TimerFired,
 )
-from wakeful.engine.model import Invocation, RetryPolicy, Status, Target, Timer, TimerKind
+from wakeful.engine.model import (
+    HandlerKind,
+    Invocation,
+    RetryPolicy,
+    Status,
+    Target,
+    Timer,
+    TimerKind,
+)
 from wakeful.engine.state import PartitionState
-from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import (
-    CompleteAwakeableCommand,
+    CompletionNotification,
     Entry,
+    Failure,
     InputCommand,
+    Notification,
     OutputCommand,
     Result,
     SignalNotification,
 )
-from wakeful.journal.ids import InvocationId, parse_awakeable_id
+from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
 
-__all__ = ["Applied", "Engine", "EngineConfig"]
+__all__ = ["DAY_MS", "Applied", "Engine", "EngineConfig"]
 
 DAY_MS = 24 * 60 * 60 * 1000
 
 # Statuses in which an invocation still accepts notifications (Restate: invoked, suspended, paused).
 _ALIVE = frozenset({Status.RUNNING, Status.SUSPENDED, Status.BACKING_OFF, Status.PAUSED})
+# Statuses of an invocation that has not started yet.
+_WAITING_TO_START = frozenset({Status.INBOXED, Status.SCHEDULED, Status.PENDING})
+
+KILLED = Failure(409, "killed")
+CANCELED = Failure(409, "canceled")
+CANCELLED_SIGNAL = Result(failure=Failure(409, "cancelled"))
+WORKFLOW_ALREADY_INVOKED = Failure(409, "the workflow method was already invoked")
 
 
 def _default_policy(_: Target) -> RetryPolicy:
     return RetryPolicy()
 
 
-def _default_retention(_: Target) -> int:
+def _default_retention(_: Target, __: HandlerKind) -> int:
     return DAY_MS
+
+
+def _any_kind(_: Target) -> HandlerKind | None:
+    return HandlerKind.SERVICE
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +106,22 @@ class EngineConfig:
     """Per-target settings the engine consults (resolved by the runtime from the app)."""
 
     retry_policy: Callable[[Target], RetryPolicy] = _default_policy
-    completion_retention_ms: Callable[[Target], int] = _default_retention
+    completion_retention_ms: Callable[[Target, HandlerKind], int] = _default_retention
+    handler_kind: Callable[[Target], HandlerKind | None] = _any_kind
 
 
 @dataclass(slots=True)
 class Applied:
-    """What applying one event produced."""
+    """What applying one event produced.
+
+    `follow_ups` are applied right after the event, in the same batch; `deferred` ones are
+    submitted again after the batch commits (they need state the batch could not load).
+    """
 
     outcome: InvokeOutcome | LookupOutcome | bool | None = None
     effects: list[Effect] = field(default_factory=list)
     follow_ups: list[Event] = field(default_factory=list)
+    deferred: list[Event] = field(default_factory=list)
 
 
 class Engine:
@@ -106,11 +138,7 @@ class Engine:
                 out.outcome = self._invoke(state, event, out)
             case Attach(invocation_id=iid):
                 inv = state.invocation(iid)
-                out.outcome = (
-                    LookupOutcome(inv.status, inv.result, inv.expires_at_ms)
-                    if inv
-                    else LookupOutcome(None)
-                )
+                out.outcome = _lookup(inv)
             case AppendEntries():
                 out.outcome = self._append_entries(state, event, out)
             case AttemptSuspended():
@@ -120,7 +148,23 @@ class Engine:
             case AttemptFailed():
                 out.outcome = self._fail_attempt(state, event, out)
             case DeliverSignal():
-                out.outcome = self._deliver_signal(state, event, out)
+                signal = SignalNotification(event.index, event.result)
+                out.outcome = self._notify(state, event.invocation_id, signal, event.now_ms, out)
+            case DeliverCompletion():
+                done = CompletionNotification(event.completion_id, event.result)
+                out.outcome = self._notify(state, event.invocation_id, done, event.now_ms, out)
+            case AddCaller():
+                out.outcome = self._add_caller(state, event, out)
+            case Cancel():
+                out.outcome = self._cancel(state, event, out)
+            case Kill():
+                out.outcome = self._kill(state, event.invocation_id, event.now_ms, out)
+            case Purge():
+                out.outcome = self._purge_one(state, event)
+            case StartInboxed():
+                out.outcome = keyed.start_inboxed(state, event, out)
+            case StartInvocation():
+                out.outcome = self._start_waiting(state, event.invocation_id, event.now_ms, out)
             case TimerFired():
                 out.outcome = self._timer_fired(state, event, out)
             case ResumeInvocation():
@@ -128,34 +172,58 @@ class Engine:
             case RecoverInvocation():
                 out.outcome = self._recover(state, event, out)
             case PurgeExpired():
-                out.outcome = self._purge(state, event)
+                out.outcome = self._purge_expired(state, event)
         return out
 
     # -- creation -------------------------------------------------------------------------
 
     def _invoke(self, state: PartitionState, ev: Invoke, out: Applied) -> InvokeOutcome:
-        existing = state.invocation(ev.invocation_id)
+        iid = ev.invocation_id
+        existing = state.invocation(iid)
         if existing is not None:
+            if ev.caller is not None:
+                if ev.kind == HandlerKind.WORKFLOW:
+                    failure = Result(failure=WORKFLOW_ALREADY_INVOKED)
+                    out.follow_ups.append(DeliverCompletion(*ev.caller, failure, ev.now_ms))
+                else:
+                    self._attach_caller(state, iid, existing, ev.caller, ev.now_ms, out)
             return InvokeOutcome(
-                ev.invocation_id, False, existing.status, existing.result, existing.expires_at_ms
+                iid, False, existing.status, existing.result, existing.expires_at_ms
             )
         inv = Invocation(
             target=ev.target,
-            status=Status.RUNNING,
+            status=Status.PENDING,
             created_at_ms=ev.now_ms,
             modified_at_ms=ev.now_ms,
             journal_length=1,
-            attempt=1,
+            attempt=0,
             idempotency_key=ev.idempotency_key,
-            retention_ms=self.config.completion_retention_ms(ev.target),
+            retention_ms=self.config.completion_retention_ms(ev.target, ev.kind),
+            kind=ev.kind,
+            callers=[] if ev.caller is None else [(ev.caller[0].to_bytes(), ev.caller[1])],
+            invoke_at_ms=ev.invoke_at_ms,
         )
         input_command = InputCommand(ev.headers, ev.input)
-        state.put_invocation(ev.invocation_id, inv)
-        state.append(ev.invocation_id, 0, input_command)
-        out.effects.append(
-            StartAttempt(ev.invocation_id, 1, ev.target, [input_command], ev.idempotency_key)
-        )
-        return InvokeOutcome(ev.invocation_id, True, Status.RUNNING)
+        state.append(iid, 0, input_command)
+        if ev.invoke_at_ms is not None and ev.invoke_at_ms > ev.now_ms:
+            inv.status = Status.SCHEDULED
+            state.add_timer(Timer(ev.invoke_at_ms, iid, TimerKind.INVOKE, 0))
+            out.effects.append(TimerScheduled(ev.invoke_at_ms))
+        else:
+            keyed.admit(state, iid, inv, out, [input_command])
+        state.put_invocation(iid, inv)
+        return InvokeOutcome(iid, True, inv.status)
+
+    def _start_waiting(
+        self, state: PartitionState, iid: InvocationId, now_ms: int, out: Applied
+    ) -> bool:
+        inv = state.invocation(iid)
+        if inv is None or inv.status not in _WAITING_TO_START:
+            return False
+        inv.modified_at_ms = now_ms
+        keyed.admit(state, iid, inv, out, None)
+        state.put_invocation(iid, inv)
+        return True
 
     # -- a running attempt ----------------------------------------------------------------
 
@@ -179,10 +247,7 @@ class Engine:
         for entry in entries:
             state.append(iid, inv.journal_length, entry)
             inv.journal_length += 1
-            if isinstance(entry, CompleteAwakeableCommand):
-                signal = _signal_for(entry, now_ms)
-                if signal is not None:
-                    out.follow_ups.append(signal)
+            commands.on_command(self.config, state, iid, inv, entry, now_ms, out)
         inv.modified_at_ms = now_ms
         return first
 
@@ -204,7 +269,7 @@ class Engine:
         missed = inv.journal_length > ev.known_length
         self._append(state, ev.invocation_id, inv, ev.entries, ev.now_ms, out)
         if missed:
-            self._start_new_attempt(ev.invocation_id, inv, out)
+            _start_new_attempt(ev.invocation_id, inv, out)
         else:
             inv.status = Status.SUSPENDED
             inv.waiting = ev.waiting
@@ -215,10 +280,8 @@ class Engine:
         inv = self._current(state, ev.invocation_id, ev.attempt)
         if inv is None:
             return False
-        entries = [*ev.entries, OutputCommand(ev.result)]
-        self._append(state, ev.invocation_id, inv, entries, ev.now_ms, out)
-        self._finish(ev.invocation_id, inv, ev.result, ev.now_ms, out)
-        state.put_invocation(ev.invocation_id, inv)
+        self._append(state, ev.invocation_id, inv, ev.entries, ev.now_ms, out)
+        self._finish(state, ev.invocation_id, inv, ev.result, ev.now_ms, out)
         return True
 
     def _fail_attempt(self, state: PartitionState, ev: AttemptFailed, out: Applied) -> bool:
@@ -231,11 +294,11 @@ class Engine:
         policy = self.config.retry_policy(inv.target)
         if policy.exhausted(inv.retry_count):
             if policy.on_max_attempts == "kill":
-                result = Result(failure=ev.failure)
-                self._append(state, ev.invocation_id, inv, [OutputCommand(result)], ev.now_ms, out)
-                self._finish(ev.invocation_id, inv, result, ev.now_ms, out)
-            else:
-                inv.status = Status.PAUSED
+                self._finish(
+                    state, ev.invocation_id, inv, Result(failure=ev.failure), ev.now_ms, out
+                )
+                return True
+            inv.status = Status.PAUSED
         else:
             delay = ev.retry_after_ms
             if delay is None:
@@ -251,96 +314,205 @@ class Engine:
 
     # -- notifications from outside ---------------------------------------------------------
 
-    def _deliver_signal(self, state: PartitionState, ev: DeliverSignal, out: Applied) -> bool:
-        inv = state.invocation(ev.invocation_id)
+    def _notify(
+        self,
+        state: PartitionState,
+        iid: InvocationId,
+        notification: Notification,
+        now_ms: int,
+        out: Applied,
+    ) -> bool:
+        inv = state.invocation(iid)
         if inv is None or inv.status not in _ALIVE:
             return False  # unknown or finished: dropped, as Restate does
-        notification = SignalNotification(ev.index, ev.result)
-        first = self._append(state, ev.invocation_id, inv, [notification], ev.now_ms, out)
+        first = self._append(state, iid, inv, [notification], now_ms, out)
         if inv.status == Status.RUNNING:
-            out.effects.append(
-                EntriesAppended(ev.invocation_id, inv.attempt, first, [notification])
-            )
-        elif (
-            inv.status == Status.SUSPENDED
-            and inv.waiting is not None
-            and inv.waiting.wakes_on_signal(ev.index)
-        ):
-            self._start_new_attempt(ev.invocation_id, inv, out)
-        state.put_invocation(ev.invocation_id, inv)
+            out.effects.append(EntriesAppended(iid, inv.attempt, first, [notification]))
+        elif inv.status == Status.SUSPENDED and _wakes(inv, notification):
+            _start_new_attempt(iid, inv, out)
+        state.put_invocation(iid, inv)
         return True
+
+    def _add_caller(self, state: PartitionState, ev: AddCaller, out: Applied) -> bool:
+        inv = state.invocation(ev.invocation_id)
+        if inv is None:
+            failure = Result(failure=Failure(404, "invocation not found"))
+            out.follow_ups.append(DeliverCompletion(*ev.caller, failure, ev.now_ms))
+            return False
+        self._attach_caller(state, ev.invocation_id, inv, ev.caller, ev.now_ms, out)
+        return True
+
+    @staticmethod
+    def _attach_caller(
+        state: PartitionState,
+        iid: InvocationId,
+        inv: Invocation,
+        caller: tuple[InvocationId, int],
+        now_ms: int,
+        out: Applied,
+    ) -> None:
+        if inv.status == Status.COMPLETED and inv.result is not None:
+            out.follow_ups.append(DeliverCompletion(*caller, inv.result, now_ms))
+            return
+        stored = (caller[0].to_bytes(), caller[1])
+        if stored not in inv.callers:
+            inv.callers.append(stored)
+            state.put_invocation(iid, inv)
 
     def _timer_fired(self, state: PartitionState, ev: TimerFired, out: Applied) -> bool:
         timer = ev.timer
         state.remove_timer(timer)
         inv = state.invocation(timer.invocation_id)
-        if (
-            inv is None
-            or inv.status != Status.BACKING_OFF
-            or inv.attempt != timer.attempt
-            or timer.kind != TimerKind.RETRY
-        ):
+        if inv is None:
+            return False
+        if timer.kind == TimerKind.SLEEP:
+            done = Result(value=b"")
+            return self._notify(
+                state,
+                timer.invocation_id,
+                CompletionNotification(timer.completion_id, done),
+                ev.now_ms,
+                out,
+            )
+        if timer.kind == TimerKind.INVOKE:
+            if inv.status != Status.SCHEDULED:
+                return False
+            return self._start_waiting(state, timer.invocation_id, ev.now_ms, out)
+        if inv.status != Status.BACKING_OFF or inv.attempt != timer.attempt:
             return False
         inv.next_retry_at_ms = None
         inv.modified_at_ms = ev.now_ms
-        self._start_new_attempt(timer.invocation_id, inv, out)
+        _start_new_attempt(timer.invocation_id, inv, out)
         state.put_invocation(timer.invocation_id, inv)
         return True
 
     # -- lifecycle operations ---------------------------------------------------------------
 
+    def _cancel(self, state: PartitionState, ev: Cancel, out: Applied) -> LookupOutcome:
+        iid = ev.invocation_id
+        inv = state.invocation(iid)
+        if inv is None or inv.status == Status.COMPLETED:
+            return _lookup(inv)
+        before = _lookup(inv)
+        if inv.status in _WAITING_TO_START:
+            self._finish(state, iid, inv, Result(failure=CANCELED), ev.now_ms, out)
+            return before
+        signal = SignalNotification(CANCEL_SIGNAL, CANCELLED_SIGNAL)
+        first = self._append(state, iid, inv, [signal], ev.now_ms, out)
+        if inv.status == Status.RUNNING:
+            out.effects.append(EntriesAppended(iid, inv.attempt, first, [signal]))
+        elif inv.status in (Status.SUSPENDED, Status.PAUSED):
+            _start_new_attempt(iid, inv, out)  # cancellation resumes it, to compensate
+        state.put_invocation(iid, inv)
+        return before
+
+    def _kill(
+        self, state: PartitionState, iid: InvocationId, now_ms: int, out: Applied
+    ) -> LookupOutcome:
+        inv = state.invocation(iid)
+        if inv is None or inv.status == Status.COMPLETED:
+            return _lookup(inv)
+        before = _lookup(inv)
+        if inv.status == Status.RUNNING:
+            out.effects.append(AbortAttempt(iid))
+        for child in inv.children:
+            out.follow_ups.append(Kill(InvocationId.from_bytes(child), now_ms))
+        self._finish(state, iid, inv, Result(failure=KILLED), now_ms, out)
+        return before
+
     def _resume(self, state: PartitionState, ev: ResumeInvocation, out: Applied) -> LookupOutcome:
         inv = state.invocation(ev.invocation_id)
         if inv is None:
             return LookupOutcome(None)
-        before = inv.status
-        if before == Status.PAUSED:
+        before = _lookup(inv)
+        if inv.status == Status.PAUSED:
             inv.retry_count = 0
             inv.modified_at_ms = ev.now_ms
-            self._start_new_attempt(ev.invocation_id, inv, out)
+            _start_new_attempt(ev.invocation_id, inv, out)
             state.put_invocation(ev.invocation_id, inv)
-        return LookupOutcome(before, inv.result)
+        return before
 
     def _recover(self, state: PartitionState, ev: RecoverInvocation, out: Applied) -> bool:
         inv = state.invocation(ev.invocation_id)
-        if inv is None or inv.status not in (Status.RUNNING, Status.PENDING):
+        if inv is None or inv.status != Status.RUNNING:
             return False
-        self._start_new_attempt(ev.invocation_id, inv, out)
+        _start_new_attempt(ev.invocation_id, inv, out)
         state.put_invocation(ev.invocation_id, inv)
         return True
 
-    def _purge(self, state: PartitionState, ev: PurgeExpired) -> bool:
+    def _purge_one(self, state: PartitionState, ev: Purge) -> LookupOutcome:
+        inv = state.invocation(ev.invocation_id)
+        before = _lookup(inv)
+        if inv is not None and inv.status == Status.COMPLETED:
+            _delete(state, ev.invocation_id, inv)
+        return before
+
+    def _purge_expired(self, state: PartitionState, ev: PurgeExpired) -> bool:
         for iid in ev.invocation_ids:
             inv = state.invocation(iid)
             if inv is not None and inv.expires_at_ms is not None and inv.expires_at_ms <= ev.now_ms:
-                state.delete_invocation(iid)
+                _delete(state, iid, inv)
         return True
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- the end ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _start_new_attempt(iid: InvocationId, inv: Invocation, out: Applied) -> None:
-        inv.status = Status.RUNNING
-        inv.waiting = None
-        inv.attempt += 1
-        out.effects.append(StartAttempt(iid, inv.attempt, inv.target, None, inv.idempotency_key))
-
-    @staticmethod
     def _finish(
-        iid: InvocationId, inv: Invocation, result: Result, now_ms: int, out: Applied
+        self,
+        state: PartitionState,
+        iid: InvocationId,
+        inv: Invocation,
+        result: Result,
+        now_ms: int,
+        out: Applied,
     ) -> None:
+        if inv.status == Status.INBOXED:
+            keyed.leave_inbox(state, inv)
+        was_running = inv.status in _ALIVE
+        state.append(iid, inv.journal_length, OutputCommand(result))
+        inv.journal_length += 1
         inv.status = Status.COMPLETED
         inv.result = result
         inv.waiting = None
         inv.next_retry_at_ms = None
+        inv.modified_at_ms = now_ms
         inv.completed_at_ms = now_ms
         inv.expires_at_ms = now_ms + inv.retention_ms
+        for caller, completion_id in inv.callers:
+            caller_id = InvocationId.from_bytes(caller)
+            out.follow_ups.append(DeliverCompletion(caller_id, completion_id, result, now_ms))
+        inv.callers = []
+        if was_running:
+            keyed.release(state, iid, inv, now_ms, out)
+        state.put_invocation(iid, inv)
         out.effects.append(InvocationFinished(iid, result, inv.expires_at_ms))
 
 
-def _signal_for(command: CompleteAwakeableCommand, now_ms: int) -> DeliverSignal | None:
-    try:
-        ref = parse_awakeable_id(command.awakeable_id)
-    except InvalidIdError:
-        return None  # the SDK validates ids when the command is made; never fail a batch on one
-    return DeliverSignal(ref.invocation_id, ref.index, command.result, now_ms)
+def _lookup(inv: Invocation | None) -> LookupOutcome:
+    if inv is None:
+        return LookupOutcome(None)
+    return LookupOutcome(inv.status, inv.result, inv.expires_at_ms)
+
+
+def _wakes(inv: Invocation, notification: Notification) -> bool:
+    waiting = inv.waiting
+    if waiting is None:
+        return False
+    if isinstance(notification, CompletionNotification):
+        return waiting.wakes_on_completion(notification.completion_id)
+    return notification.index == CANCEL_SIGNAL or waiting.wakes_on_signal(notification.index)
+
+
+def _start_new_attempt(iid: InvocationId, inv: Invocation, out: Applied) -> None:
+    inv.status = Status.RUNNING
+    inv.waiting = None
+    inv.attempt += 1
+    out.effects.append(StartAttempt(iid, inv.attempt, inv.target, None, inv.idempotency_key))
+
+
+def _delete(state: PartitionState, iid: InvocationId, inv: Invocation) -> None:
+    state.delete_invocation(iid)
+    if inv.kind == HandlerKind.WORKFLOW and inv.target.key is not None:
+        # The workflow's retention ends with its run: its state and promises go with it.
+        key = (inv.target.service, inv.target.key)
+        state.clear_state(key)
+        state.clear_promises(key)

@@ -11,7 +11,12 @@ from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId
 
 __all__ = [
+    "HandlerKind",
     "Invocation",
+    "ObjectKey",
+    "ObjectRecord",
+    "PromiseKey",
+    "PromiseRecord",
     "RetryPolicy",
     "Status",
     "Target",
@@ -30,11 +35,33 @@ class Status(enum.IntEnum):
     BACKING_OFF = 3
     PAUSED = 4
     COMPLETED = 5
+    INBOXED = 6
+    SCHEDULED = 7
 
     @property
     def label(self) -> str:
         """The status as Restate spells it (`backing-off`, …)."""
         return self.name.lower().replace("_", "-")
+
+
+class HandlerKind(enum.IntEnum):
+    """How an invocation relates to its key: locks, state access, run-once."""
+
+    SERVICE = 0  # no key
+    EXCLUSIVE = 1  # virtual object: one at a time per key, reads and writes state
+    SHARED = 2  # virtual object: concurrent, reads state
+    WORKFLOW = 3  # workflow run: once per key, reads and writes state
+    WORKFLOW_SHARED = 4  # workflow shared handler: concurrent, reads state
+
+    @property
+    def writes_state(self) -> bool:
+        """True for handlers that may write the key's state."""
+        return self in (HandlerKind.EXCLUSIVE, HandlerKind.WORKFLOW)
+
+    @property
+    def is_workflow(self) -> bool:
+        """True for the run and shared handlers of a workflow."""
+        return self in (HandlerKind.WORKFLOW, HandlerKind.WORKFLOW_SHARED)
 
 
 class Target(msgspec.Struct, frozen=True, array_like=True):
@@ -83,21 +110,49 @@ class Invocation(msgspec.Struct, array_like=True):
     completed_at_ms: int | None = None
     expires_at_ms: int | None = None
     retention_ms: int = 0
+    kind: HandlerKind = HandlerKind.SERVICE
+    # Ids inside records are stored as bytes: MessagePack has no 128-bit integers.
+    callers: list[tuple[bytes, int]] = msgspec.field(default_factory=list)
+    children: list[bytes] = msgspec.field(default_factory=list)
+    inbox_seq: int | None = None
+    invoke_at_ms: int | None = None
 
 
 class TimerKind(enum.IntEnum):
     """What a due timer does."""
 
-    RETRY = 1
+    RETRY = 1  # start the next attempt (fenced by `attempt`)
+    SLEEP = 2  # complete `completion_id` (a ctx.sleep)
+    INVOKE = 3  # start a scheduled (delayed) invocation
 
 
 class Timer(msgspec.Struct, frozen=True, array_like=True):
-    """A durable timer: at `due_ms`, fire `kind` for `invocation_id` (fenced by `attempt`)."""
+    """A durable timer: at `due_ms`, fire `kind` for `invocation_id`."""
 
     due_ms: int
     invocation_id: InvocationId
     kind: TimerKind
     attempt: int
+    completion_id: int = 0
+
+
+ObjectKey = tuple[str, str]  # (service, key)
+PromiseKey = tuple[str, str, str]  # (service, key, promise name)
+
+
+class ObjectRecord(msgspec.Struct, array_like=True):
+    """A virtual object key: who holds its lock, the next inbox sequence number."""
+
+    locked_by: bytes | None = None  # an InvocationId's bytes
+    next_seq: int = 0
+    draining: bool = False  # the lock was released; the inbox head takes it next
+
+
+class PromiseRecord(msgspec.Struct, array_like=True):
+    """A workflow's durable promise: its result once completed, else who awaits it."""
+
+    result: Result | None = None
+    listeners: list[tuple[bytes, int]] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
-from wakeful.engine.model import Invocation, Timer
+from wakeful.engine.model import (
+    Invocation,
+    ObjectKey,
+    ObjectRecord,
+    PromiseKey,
+    PromiseRecord,
+    Timer,
+)
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
 
-__all__ = ["MemoryState", "PartitionState"]
+__all__ = ["INBOX_UNKNOWN", "InboxHead", "MemoryState", "PartitionState"]
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "INBOX_UNKNOWN"
+
+
+INBOX_UNKNOWN: Final = _Unknown()
+"""The inbox head cannot be told from what was loaded: try again in the next batch."""
+
+InboxHead = tuple[int, InvocationId] | None | _Unknown
 
 
 class PartitionState(Protocol):
@@ -32,6 +50,36 @@ class PartitionState(Protocol):
     def delete_invocation(self, invocation_id: InvocationId) -> None:
         """Delete an invocation with its journal."""
 
+    def object(self, key: ObjectKey) -> ObjectRecord | None:
+        """A virtual object key's lock record (None: never locked)."""
+
+    def put_object(self, key: ObjectKey, record: ObjectRecord) -> None:
+        """Store a lock record."""
+
+    def inbox_head(self, key: ObjectKey) -> InboxHead:
+        """The first queued invocation of a key: (seq, id), None if empty, or INBOX_UNKNOWN."""
+
+    def inbox_push(self, key: ObjectKey, seq: int, invocation_id: InvocationId) -> None:
+        """Queue an invocation behind a key's lock."""
+
+    def inbox_remove(self, key: ObjectKey, seq: int) -> None:
+        """Take an entry out of a key's inbox."""
+
+    def set_state(self, key: ObjectKey, name: str, value: bytes | None) -> None:
+        """Write (or, with None, delete) one state value of a key."""
+
+    def clear_state(self, key: ObjectKey) -> None:
+        """Delete all state values of a key."""
+
+    def promise(self, key: PromiseKey) -> PromiseRecord | None:
+        """A workflow's durable promise (None: nobody touched it yet)."""
+
+    def put_promise(self, key: PromiseKey, record: PromiseRecord) -> None:
+        """Store a durable promise."""
+
+    def clear_promises(self, key: ObjectKey) -> None:
+        """Delete every promise of a workflow key."""
+
 
 class MemoryState:
     """PartitionState in plain dicts: the engine's unit tests run against it."""
@@ -40,6 +88,10 @@ class MemoryState:
         self.invocations: dict[InvocationId, Invocation] = {}
         self.journals: dict[InvocationId, list[Entry]] = {}
         self.timers: set[Timer] = set()
+        self.objects: dict[ObjectKey, ObjectRecord] = {}
+        self.inboxes: dict[ObjectKey, dict[int, InvocationId]] = {}
+        self.state: dict[ObjectKey, dict[str, bytes]] = {}
+        self.promises: dict[PromiseKey, PromiseRecord] = {}
 
     def invocation(self, invocation_id: InvocationId) -> Invocation | None:
         return self.invocations.get(invocation_id)
@@ -62,3 +114,42 @@ class MemoryState:
     def delete_invocation(self, invocation_id: InvocationId) -> None:
         self.invocations.pop(invocation_id, None)
         self.journals.pop(invocation_id, None)
+
+    def object(self, key: ObjectKey) -> ObjectRecord | None:
+        return self.objects.get(key)
+
+    def put_object(self, key: ObjectKey, record: ObjectRecord) -> None:
+        self.objects[key] = record
+
+    def inbox_head(self, key: ObjectKey) -> InboxHead:
+        inbox = self.inboxes.get(key)
+        if not inbox:
+            return None
+        seq = min(inbox)
+        return seq, inbox[seq]
+
+    def inbox_push(self, key: ObjectKey, seq: int, invocation_id: InvocationId) -> None:
+        self.inboxes.setdefault(key, {})[seq] = invocation_id
+
+    def inbox_remove(self, key: ObjectKey, seq: int) -> None:
+        self.inboxes.get(key, {}).pop(seq, None)
+
+    def set_state(self, key: ObjectKey, name: str, value: bytes | None) -> None:
+        values = self.state.setdefault(key, {})
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+
+    def clear_state(self, key: ObjectKey) -> None:
+        self.state.pop(key, None)
+
+    def promise(self, key: PromiseKey) -> PromiseRecord | None:
+        return self.promises.get(key)
+
+    def put_promise(self, key: PromiseKey, record: PromiseRecord) -> None:
+        self.promises[key] = record
+
+    def clear_promises(self, key: ObjectKey) -> None:
+        for promise_key in [k for k in self.promises if k[:2] == key]:
+            del self.promises[promise_key]

@@ -19,18 +19,42 @@ from wakeful.engine.events import (
     AttemptSuspended,
     Event,
 )
+from wakeful.engine.model import HandlerKind, ObjectKey
 from wakeful.errors import JournalMismatchError, RetryableError, SuspendedException, TerminalError
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
+from wakeful.sdk.keyed_context import (
+    ObjectAttemptContext,
+    ObjectSharedAttemptContext,
+    WorkflowAttemptContext,
+    WorkflowSharedAttemptContext,
+)
 from wakeful.sdk.service import Handler
 from wakeful.vm.machine import AttemptMachine
 
-__all__ = ["InProcessInvoker", "InvokerSettings"]
+__all__ = ["InProcessInvoker", "InvokerSettings", "handler_kind"]
+
+_CONTEXTS: dict[HandlerKind, type[AttemptContext]] = {
+    HandlerKind.SERVICE: AttemptContext,
+    HandlerKind.EXCLUSIVE: ObjectAttemptContext,
+    HandlerKind.SHARED: ObjectSharedAttemptContext,
+    HandlerKind.WORKFLOW: WorkflowAttemptContext,
+    HandlerKind.WORKFLOW_SHARED: WorkflowSharedAttemptContext,
+}
 
 log = logging.getLogger(__name__)
+
+
+def handler_kind(handler: Handler) -> HandlerKind:
+    """The engine's view of a handler: service, exclusive/shared object, workflow run/shared."""
+    if handler.service_kind == "service":
+        return HandlerKind.SERVICE
+    if handler.service_kind == "object":
+        return HandlerKind.SHARED if handler.kind == "shared" else HandlerKind.EXCLUSIVE
+    return HandlerKind.WORKFLOW if handler.kind == "workflow" else HandlerKind.WORKFLOW_SHARED
 
 
 def _now_ms() -> int:
@@ -61,12 +85,14 @@ class InProcessInvoker:
         *,
         post: Callable[[Event], None],
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
+        load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
         settings: InvokerSettings | None = None,
     ) -> None:
         self.app = app
         self.settings = settings or InvokerSettings()
         self._post = post
         self._load_journal = load_journal
+        self._load_state = load_state
         self._live: dict[InvocationId, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -122,6 +148,10 @@ class InProcessInvoker:
         journal = effect.journal
         if journal is None:
             journal = await self._load_journal(iid)
+        kind = handler_kind(handler) if handler is not None else HandlerKind.SERVICE
+        state: dict[str, bytes] = {}
+        if kind != HandlerKind.SERVICE and effect.target.key is not None:
+            state = await self._load_state((effect.target.service, effect.target.key))
 
         def flush(entries: list[Entry]) -> None:
             self._post(AppendEntries(iid, attempt, entries, _now_ms()))
@@ -145,16 +175,27 @@ class InProcessInvoker:
             if fresh:
                 machine.deliver(early.first_index + len(early.entries) - len(fresh), fresh)
         live.machine, live.early = machine, []
-        self._post(await self._attempt(effect, handler, machine))
+        ctx = _CONTEXTS[kind](
+            machine,
+            iid,
+            effect.idempotency_key,
+            effect.target.key or "",
+            state,
+            kind.writes_state,
+        )
+        self._post(await self._attempt(effect, handler, machine, ctx))
 
     async def _attempt(
-        self, effect: StartAttempt, handler: Handler | None, machine: AttemptMachine
+        self,
+        effect: StartAttempt,
+        handler: Handler | None,
+        machine: AttemptMachine,
+        ctx: AttemptContext,
     ) -> Event:
         iid, attempt = effect.invocation_id, effect.attempt
         if handler is None:
             failure = Failure(404, f"no handler {machine.handler_label} in this application")
             return AttemptFailed(iid, attempt, [], failure, _now_ms())
-        ctx = AttemptContext(machine, iid, effect.idempotency_key)
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
             output = await _invoke(handler, ctx, machine.input.value)

@@ -14,17 +14,30 @@ from __future__ import annotations
 import msgspec
 
 __all__ = [
+    "AttachInvocationCommand",
+    "CallCommand",
+    "ClearAllStateCommand",
+    "ClearStateCommand",
     "Command",
     "CompleteAwakeableCommand",
+    "CompletePromiseCommand",
     "CompletionNotification",
     "Entry",
     "Failure",
+    "GetPromiseCommand",
+    "GetStateCommand",
+    "GetStateKeysCommand",
     "InputCommand",
     "Notification",
+    "OneWayCallCommand",
     "OutputCommand",
+    "PeekPromiseCommand",
     "Result",
     "RunCommand",
+    "SendSignalCommand",
+    "SetStateCommand",
     "SignalNotification",
+    "SleepCommand",
     "describe",
 ]
 
@@ -76,6 +89,107 @@ class CompleteAwakeableCommand(msgspec.Struct, frozen=True, tag="cawk", array_li
     result: Result
 
 
+class GetStateCommand(msgspec.Struct, frozen=True, tag="gs", array_like=True):
+    """`ctx.get(name)`: the value read is recorded, so a replay reads the same."""
+
+    name: str
+    value: bytes | None
+
+
+class GetStateKeysCommand(msgspec.Struct, frozen=True, tag="gsk", array_like=True):
+    """`ctx.state_keys()`: the keys read are recorded."""
+
+    keys: list[str]
+
+
+class SetStateCommand(msgspec.Struct, frozen=True, tag="ss", array_like=True):
+    """`ctx.set(name, value)`."""
+
+    name: str
+    value: bytes
+
+
+class ClearStateCommand(msgspec.Struct, frozen=True, tag="cs", array_like=True):
+    """`ctx.clear(name)`."""
+
+    name: str
+
+
+class ClearAllStateCommand(msgspec.Struct, frozen=True, tag="cas", array_like=True):
+    """`ctx.clear_all()`."""
+
+
+class SleepCommand(msgspec.Struct, frozen=True, tag="sl", array_like=True):
+    """`ctx.sleep(delta)`: a durable timer; completes `completion_id` at `wake_up_at_ms`."""
+
+    wake_up_at_ms: int
+    completion_id: int
+    name: str | None = None
+
+
+class CallCommand(msgspec.Struct, frozen=True, tag="call", array_like=True):
+    """A call to another handler; its result arrives as the completion `completion_id`."""
+
+    service: str
+    handler: str
+    key: str | None
+    input: bytes
+    headers: list[tuple[str, str]]
+    invocation_id: bytes
+    completion_id: int
+    idempotency_key: str | None = None
+
+
+class OneWayCallCommand(msgspec.Struct, frozen=True, tag="send", array_like=True):
+    """A one-way call (send), optionally delayed until `invoke_at_ms`."""
+
+    service: str
+    handler: str
+    key: str | None
+    input: bytes
+    headers: list[tuple[str, str]]
+    invocation_id: bytes
+    invoke_at_ms: int | None = None
+    idempotency_key: str | None = None
+
+
+class SendSignalCommand(msgspec.Struct, frozen=True, tag="sig", array_like=True):
+    """Deliver a signal to another invocation (index 1 = cancel it)."""
+
+    invocation_id: bytes
+    index: int
+    result: Result
+
+
+class AttachInvocationCommand(msgspec.Struct, frozen=True, tag="att", array_like=True):
+    """Wait for another invocation's result, as the completion `completion_id`."""
+
+    invocation_id: bytes
+    completion_id: int
+
+
+class GetPromiseCommand(msgspec.Struct, frozen=True, tag="gp", array_like=True):
+    """Await the workflow's durable promise `name`."""
+
+    name: str
+    completion_id: int
+
+
+class PeekPromiseCommand(msgspec.Struct, frozen=True, tag="pp", array_like=True):
+    """Read the workflow's durable promise `name` if completed (a void result otherwise)."""
+
+    name: str
+    completion_id: int
+
+
+class CompletePromiseCommand(msgspec.Struct, frozen=True, tag="cp", array_like=True):
+    """Resolve or reject the promise `name`; `completion_id` tells whether it was first."""
+
+    name: str
+    result: Result
+    completion_id: int
+
+
 class CompletionNotification(msgspec.Struct, frozen=True, tag="cn", array_like=True):
     """The result of the command that allocated `completion_id`."""
 
@@ -90,7 +204,25 @@ class SignalNotification(msgspec.Struct, frozen=True, tag="sn", array_like=True)
     result: Result
 
 
-Command = InputCommand | OutputCommand | RunCommand | CompleteAwakeableCommand
+Command = (
+    InputCommand
+    | OutputCommand
+    | RunCommand
+    | CompleteAwakeableCommand
+    | GetStateCommand
+    | GetStateKeysCommand
+    | SetStateCommand
+    | ClearStateCommand
+    | ClearAllStateCommand
+    | SleepCommand
+    | CallCommand
+    | OneWayCallCommand
+    | SendSignalCommand
+    | AttachInvocationCommand
+    | GetPromiseCommand
+    | PeekPromiseCommand
+    | CompletePromiseCommand
+)
 Notification = CompletionNotification | SignalNotification
 Entry = Command | Notification
 
@@ -108,6 +240,32 @@ def describe(entry: Entry) -> str:
             return f"Run(name={name!r})"
         case CompleteAwakeableCommand(awakeable_id=awakeable_id):
             return f"CompleteAwakeable(id={awakeable_id!r})"
+        case GetStateCommand(name=name):
+            return f"GetState(name={name!r})"
+        case GetStateKeysCommand():
+            return "GetStateKeys"
+        case SetStateCommand(name=name):
+            return f"SetState(name={name!r})"
+        case ClearStateCommand(name=name):
+            return f"ClearState(name={name!r})"
+        case ClearAllStateCommand():
+            return "ClearAllState"
+        case SleepCommand(completion_id=cid, name=name):
+            return f"Sleep(name={name!r}, id={cid})"
+        case CallCommand(service=svc, handler=h, key=key):
+            return f"Call({svc}/{key + '/' if key else ''}{h})"
+        case OneWayCallCommand(service=svc, handler=h, key=key):
+            return f"OneWayCall({svc}/{key + '/' if key else ''}{h})"
+        case SendSignalCommand(index=index):
+            return f"SendSignal(index={index})"
+        case AttachInvocationCommand():
+            return "AttachInvocation"
+        case GetPromiseCommand(name=name):
+            return f"GetPromise(name={name!r})"
+        case PeekPromiseCommand(name=name):
+            return f"PeekPromise(name={name!r})"
+        case CompletePromiseCommand(name=name):
+            return f"CompletePromise(name={name!r})"
         case CompletionNotification(completion_id=cid):
             return f"Completion(id={cid})"
         case SignalNotification(index=index):

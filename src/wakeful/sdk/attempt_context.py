@@ -5,59 +5,33 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time as _time
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from random import Random
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from wakeful.errors import InvalidIdError, SdkInternalBaseException, TerminalError
 from wakeful.journal.entries import CompleteAwakeableCommand, Failure, Result, RunCommand
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
+from wakeful.sdk.calls import CallsMixin
 from wakeful.sdk.context import (
     AttemptFinishedEvent,
     Context,
-    HandlerType,
     Request,
-    RestateDurableCallFuture,
     RestateDurableFuture,
-    RestateDurableSleepFuture,
     RunAction,
     RunOptions,
-    SendHandle,
 )
+from wakeful.sdk.futures import DurableFuture
 from wakeful.sdk.serde import DefaultSerde, Serde
 from wakeful.vm.machine import AttemptMachine, completion_handle, signal_handle
 
-__all__ = ["AttemptContext", "DurableFuture"]
+__all__ = ["AttemptContext"]
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the SDK's own name for input types
 O = TypeVar("O")  # noqa: E741 - the SDK's own name for output types
-
-
-class DurableFuture(RestateDurableFuture[T]):
-    """A future on a completion or signal of the current invocation."""
-
-    def __init__(self, machine: AttemptMachine, handle: int, serde: Serde[T]) -> None:
-        self.machine = machine
-        self.handle = handle
-        self.serde = serde
-
-    def __await__(self) -> Generator[Any, Any, T]:
-        return self._value().__await__()
-
-    async def _value(self) -> T:
-        await self.machine.wait_for([self.handle])
-        return self.value_now()
-
-    def value_now(self) -> T:
-        """The result of a completed future (raises TerminalError for a failure)."""
-        result = self.machine.results[self.handle]
-        if result.failure is not None:
-            failure = result.failure
-            raise TerminalError(failure.message, failure.code, failure.metadata)
-        return self.serde.deserialize(result.value or b"")  # type: ignore[return-value]
 
 
 class _AttemptFinished(AttemptFinishedEvent):
@@ -71,11 +45,7 @@ class _AttemptFinished(AttemptFinishedEvent):
         await self.event.wait()
 
 
-def _not_yet(feature: str) -> NoReturn:
-    raise NotImplementedError(f"{feature} is not available in this version of wakeful yet")
-
-
-class AttemptContext(Context):
+class AttemptContext(CallsMixin, Context):
     """Context of a service handler for one attempt."""
 
     def __init__(
@@ -83,9 +53,17 @@ class AttemptContext(Context):
         machine: AttemptMachine,
         invocation_id: InvocationId,
         idempotency_key: str | None,
+        key: str = "",
+        state: dict[str, bytes] | None = None,
+        writes_state: bool = False,
     ) -> None:
         self.machine = machine
         self.invocation_id = invocation_id
+        self._key = key
+        self._state = state if state is not None else {}
+        self._writes_state = writes_state
+        self._children: list[str] = []
+        machine.on_cancel = self._cancel_children
         self.attempt_finished = _AttemptFinished()
         self._random = Random(invocation_id.uuid & 0xFFFF_FFFF_FFFF_FFFF)
         self._steps: set[asyncio.Task[None]] = set()
@@ -240,105 +218,7 @@ class AttemptContext(Context):
         failure = Failure(failure_code, failure_message)
         self.machine.command(CompleteAwakeableCommand(name, Result(failure=failure)))
 
-    # -- not built yet -------------------------------------------------------------------
-
-    def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
-        _not_yet("ctx.sleep (durable timers)")
-
-    def service_call(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> RestateDurableCallFuture[O]:
-        _not_yet("ctx.service_call (calls between handlers)")
-
-    def service_send(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        _not_yet("ctx.service_send (calls between handlers)")
-
-    def object_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> RestateDurableCallFuture[O]:
-        _not_yet("ctx.object_call (calls between handlers)")
-
-    def object_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        _not_yet("ctx.object_send (calls between handlers)")
-
-    def workflow_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> RestateDurableCallFuture[O]:
-        _not_yet("ctx.workflow_call (calls between handlers)")
-
-    def workflow_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        _not_yet("ctx.workflow_send (calls between handlers)")
-
-    def generic_call(
-        self,
-        service: str,
-        handler: str,
-        arg: bytes,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> RestateDurableCallFuture[bytes]:
-        _not_yet("ctx.generic_call (calls between handlers)")
-
-    def generic_send(
-        self,
-        service: str,
-        handler: str,
-        arg: bytes,
-        key: str | None = None,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        _not_yet("ctx.generic_send (calls between handlers)")
-
-    def cancel_invocation(self, invocation_id: str) -> None:
-        _not_yet("ctx.cancel_invocation (cancellation)")
-
-    def attach_invocation(
-        self,
-        invocation_id: str,
-        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
-        type_hint: type[T] | None = None,
-    ) -> RestateDurableFuture[T]:
-        _not_yet("ctx.attach_invocation (calls between handlers)")
+    # -- calls, timers, cancellation: see _calls.py -----------------------------------
 
 
 def _check_awakeable_id(awakeable_id: str) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from wakeful.sdk.attempt_context import DurableFuture
 from wakeful.sdk.context import RestateDurableFuture
+from wakeful.sdk.futures import DurableFuture
 from wakeful.vm.machine import AttemptMachine, Await
 
 __all__ = ["as_completed", "gather", "select", "wait_completed"]

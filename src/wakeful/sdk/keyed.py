@@ -1,7 +1,7 @@
 """`VirtualObject` and `Workflow` definitions (keyed services).
 
-They can be defined and registered now; invoking their handlers needs keyed state, the per-key
-inbox and durable promises, which are not built yet: such calls are answered with 501.
+Virtual objects keep durable state per key and run their exclusive handlers one at a time per
+key; workflows run `run` once per key and share durable promises between their handlers.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Workflow(_ServiceBase):
         """Register the workflow's run handler (runs at most once per workflow key)."""
         return self._decorator(
             name, "workflow", accept, content_type, input_serde, output_serde, metadata,
-            inactivity_timeout, ingress_private, invocation_retry_policy,
+            inactivity_timeout, ingress_private, invocation_retry_policy, workflow_retention,
         )  # fmt: skip
 
     def handler(
@@ -136,7 +136,7 @@ class Workflow(_ServiceBase):
         """Register a shared handler of the workflow (callable any time during retention)."""
         return self._decorator(
             name, "shared", accept, content_type, input_serde, output_serde, metadata,
-            inactivity_timeout, ingress_private, invocation_retry_policy,
+            inactivity_timeout, ingress_private, invocation_retry_policy, None,
         )  # fmt: skip
 
     def _decorator(
@@ -151,6 +151,7 @@ class Workflow(_ServiceBase):
         inactivity_timeout: timedelta | None,
         ingress_private: bool | None,
         invocation_retry_policy: InvocationRetryPolicy | None,
+        workflow_retention: timedelta | None,
     ) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
             return self._register(
@@ -166,6 +167,7 @@ class Workflow(_ServiceBase):
                 idempotency_retention=None,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
+                workflow_retention=workflow_retention,
             )
 
         return decorate

@@ -38,6 +38,7 @@ class Handler:
     idempotency_retention: timedelta | None = None
     ingress_private: bool | None = None
     metadata: dict[str, str] | None = None
+    workflow_retention: timedelta | None = None
 
     @property
     def label(self) -> str:
@@ -105,6 +106,7 @@ class _ServiceBase:
         idempotency_retention: timedelta | None,
         ingress_private: bool | None,
         invocation_retry_policy: InvocationRetryPolicy | None,
+        workflow_retention: timedelta | None = None,
     ) -> F:
         io, arity = infer_handler_io(
             fn,
@@ -131,6 +133,7 @@ class _ServiceBase:
             if ingress_private is not None
             else self.ingress_private,
             metadata=metadata,
+            workflow_retention=workflow_retention or getattr(self, "workflow_retention", None),
         )
         self.handlers[handler_name] = handler
         setattr(fn, _HANDLER_ATTRIBUTE, handler)

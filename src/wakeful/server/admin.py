@@ -6,7 +6,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from wakeful.engine.events import ResumeInvocation
+from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
 from wakeful.engine.model import Invocation, Status
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
@@ -51,6 +51,13 @@ class AdminApp:
                 await send_json(send, 200, await self._describe(_parse(iid)))
             case ["invocations", iid, "resume"] if method == "PATCH":
                 await self._resume(_parse(iid), send)
+            case ["invocations", iid, "cancel" | "kill" | "purge" as op] if method == "PATCH":
+                await self._terminate(_parse(iid), op, send)
+            case ["invocations", iid] if method == "DELETE":
+                mode = query.get("mode", ["cancel"])[0]
+                if mode not in ("cancel", "kill", "purge"):
+                    raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
+                await self._terminate(_parse(iid), mode, send, deprecated=True)
             case ["services" | "invocations" | "health", *_]:
                 raise HttpError(405, "method not allowed")
             case _:
@@ -89,6 +96,32 @@ class AdminApp:
         out["journal"] = [_entry(i, e) for i, e in enumerate(journal)]
         return out
 
+    async def _terminate(
+        self, iid: InvocationId, op: str, send: Send, deprecated: bool = False
+    ) -> None:
+        now = int(time.time() * 1000)
+        event: Cancel | Kill | Purge
+        if op == "cancel":
+            event = Cancel(iid, now)
+        elif op == "kill":
+            event = Kill(iid, now)
+        else:
+            event = Purge(iid, now)
+        outcome = await self.runtime.leader.submit(event)
+        status = getattr(outcome, "status", None)
+        if status is None:
+            raise HttpError(404, "invocation not found")
+        if op == "purge":
+            if status != Status.COMPLETED:
+                raise HttpError(409, "the invocation is not completed yet, it cannot be purged")
+        elif status == Status.COMPLETED:
+            raise HttpError(409, _ALREADY_COMPLETED)
+        # Restate: 200 when done at once (queued, scheduled, killed), 202 when a running
+        # handler still has to see the cancellation.
+        running = status in (Status.RUNNING, Status.SUSPENDED, Status.BACKING_OFF, Status.PAUSED)
+        code = 202 if deprecated or (op == "cancel" and running) else 200
+        await send_json(send, code, {"invocationId": str(iid)})
+
     async def _resume(self, iid: InvocationId, send: Send) -> None:
         outcome = await self.runtime.leader.submit(ResumeInvocation(iid, int(time.time() * 1000)))
         status = getattr(outcome, "status", None)
@@ -97,6 +130,12 @@ class AdminApp:
         if status != Status.PAUSED:
             raise HttpError(409, f"the invocation is {status.label}, only paused ones resume")
         await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
+
+
+_ALREADY_COMPLETED = (
+    "The invocation was already completed, so it cannot be cancelled nor killed. "
+    "You can instead purge the invocation, in order for restate to forget it."
+)
 
 
 def _parse(text: str) -> InvocationId:

@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
-from wakeful.engine.model import Status, Target
+from wakeful.engine.model import HandlerKind, Status, Target
 from wakeful.errors import InvalidIdError
+from wakeful.invoker.inprocess import handler_kind
 from wakeful.journal.entries import Failure, Result
-from wakeful.journal.ids import InvocationId, parse_awakeable_id
+from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
 from wakeful.sdk.service import Handler
+from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
     HttpError,
     Receive,
@@ -77,6 +79,8 @@ class IngressApp:
             return
         try:
             await self._route(scope, receive, send)
+        except _InvocationFailure as e:
+            await send_error(send, e, [(b"x-restate-id", str(e.iid).encode())])
         except HttpError as e:
             await send_error(send, e)
 
@@ -116,7 +120,14 @@ class IngressApp:
             service_parts = parts[1:] + (["send"] if verb == "send" else [])
             await self._service(service_parts, method, scope, receive, send)
         elif verb == "workflow":
-            raise HttpError(501, "workflows are not available in this version of wakeful yet")
+            if len(parts) != 4 or parts[3] not in ("attach", "output"):
+                raise HttpError(
+                    400, "bad path, expected /restate/workflow/:name/:key/attach or .../output"
+                )
+            if method != "GET":
+                raise _method_not_allowed()
+            iid = InvocationId.for_workflow(parts[1], parts[2])
+            await self._answer_result(iid, parts[3], send)
         elif verb == "health" and len(parts) == 1:
             await send_json(send, 200, {})
         else:
@@ -213,54 +224,92 @@ class IngressApp:
             raise _method_not_allowed()
         if handler.ingress_private:
             raise HttpError(400, "the invoked service is not public")
-        if keyed:
-            raise HttpError(
-                501,
-                f"{service.kind}s ({service.name}) are not available in this version of "
-                "wakeful yet",
-            )
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if "delay" in query:
-            if not is_send:
-                raise HttpError(
-                    400,
-                    "cannot use the delay query parameter with calls. The delay is supported "
-                    "only with sends",
-                )
-            raise HttpError(501, "delayed sends are not available in this version of wakeful yet")
+        kind = handler_kind(handler)
+        now = _now_ms()
+        invoke_at = _delay(scope, is_send, now)
         headers = request_headers(scope)
         body = await read_body(receive, self.body_limit)
         _validate_input(handler, headers, body)
         idempotency_key = headers.get("idempotency-key")
         target = Target(service.name, handler.name, key)
-        if idempotency_key is not None:
-            if not idempotency_key:
-                raise HttpError(400, "the idempotency-key header must not be empty")
-            iid = InvocationId.for_idempotency_key(service.name, handler.name, key, idempotency_key)
-        else:
-            iid = InvocationId.random()
+        iid = _invocation_id(target, kind, idempotency_key)
         forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
         forwarded.append(("x-restate-ingress-path", raw_path_of(scope)))
-        event = Invoke(iid, target, body, forwarded, _now_ms(), idempotency_key)
+        event = Invoke(
+            iid, target, body, forwarded, now, idempotency_key, kind, invoke_at_ms=invoke_at
+        )
         if is_send:
             outcome = await self.leader.submit(event)
             assert isinstance(outcome, InvokeOutcome)
             status = "Accepted" if outcome.created else "PreviouslyAccepted"
-            await send_json(
-                send,
-                202,
-                {"invocationId": str(iid), "status": status},
-                [(b"x-restate-id", str(iid).encode())],
-            )
+            payload: dict[str, object] = {"invocationId": str(iid), "status": status}
+            if invoke_at is not None and outcome.created:
+                payload["executionTime"] = _rfc3339(invoke_at)
+            await send_json(send, 202, payload, [(b"x-restate-id", str(iid).encode())])
             return
         answer, waiter = await self.leader.submit_and_attach(event)
         assert isinstance(answer, InvokeOutcome)
+        if kind == HandlerKind.WORKFLOW and not answer.created:
+            raise _workflow_already_invoked(iid)
         if waiter is None:
             assert answer.status == Status.COMPLETED and answer.result is not None
             finished = (answer.result, answer.expires_at_ms)
         else:
             finished = await self._wait(iid, waiter)
         await _send_result(send, iid, finished, handler)
+
+
+def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
+    """When a delayed send should start (`?delay=`), or None."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "delay" not in query:
+        return None
+    if not is_send:
+        raise HttpError(
+            400,
+            "cannot use the delay query parameter with calls. The delay is supported "
+            "only with sends",
+        )
+    try:
+        delay_ms = parse_duration_ms(query["delay"][0])
+    except ValueError as e:
+        raise HttpError(400, "bad delay query parameter, must be a ISO8601 duration") from e
+    return now_ms + delay_ms if delay_ms > 0 else None
+
+
+def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | None) -> InvocationId:
+    if kind == HandlerKind.WORKFLOW:
+        if idempotency_key is not None:
+            raise HttpError(
+                400,
+                "cannot use the idempotency key with workflow handlers. The handler invocation "
+                "will already be idempotent by the workflow key itself.",
+            )
+        assert target.key is not None
+        return InvocationId.for_workflow(target.service, target.key)
+    if idempotency_key is not None:
+        if not idempotency_key:
+            raise HttpError(400, "the idempotency-key header must not be empty")
+        return InvocationId.for_idempotency_key(
+            target.service, target.handler, target.key, idempotency_key
+        )
+    if target.key is not None:
+        return InvocationId.random(partition_key_for(target.key))
+    return InvocationId.random()
+
+
+class _InvocationFailure(HttpError):
+    def __init__(self, iid: InvocationId, failure: Failure) -> None:
+        super().__init__(failure.code, failure.message, "invocation")
+        self.iid = iid
+
+
+def _workflow_already_invoked(iid: InvocationId) -> HttpError:
+    return _InvocationFailure(iid, Failure(409, "the workflow method was already invoked"))
+
+
+def _rfc3339(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 def raw_path_of(scope: Scope) -> str:

@@ -19,22 +19,24 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from wakeful.engine.effects import Effect, InvocationFinished
-from wakeful.engine.events import (
-    Attach,
-    Event,
-    Invoke,
-    InvokeOutcome,
-    LookupOutcome,
-    PurgeExpired,
-    TimerFired,
-)
+from wakeful.engine.events import Attach, Event, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.machine import Applied, Engine
-from wakeful.engine.model import Invocation, Status, Timer
+from wakeful.engine.model import (
+    Invocation,
+    ObjectKey,
+    ObjectRecord,
+    PromiseKey,
+    PromiseRecord,
+    Status,
+    Timer,
+)
+from wakeful.engine.reads import Reads, invocations_touched, reads_for
+from wakeful.engine.state import INBOX_UNKNOWN, InboxHead
 from wakeful.journal.entries import Entry, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.storage.api import Batch, Store
 
-__all__ = ["BatchState", "Finished", "PartitionLeader"]
+__all__ = ["BatchState", "Finished", "Loaded", "PartitionLeader"]
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,20 @@ Outcome = InvokeOutcome | LookupOutcome | bool | None
 Finished = tuple[Result, int | None]  # an invocation's result and when it expires
 
 
+class Loaded:
+    """Rows read from storage for one batch (before any of its changes)."""
+
+    def __init__(self) -> None:
+        self.invocations: dict[InvocationId, Invocation] = {}
+        self.objects: dict[ObjectKey, ObjectRecord | None] = {}
+        self.inbox_heads: dict[ObjectKey, tuple[int, InvocationId] | None] = {}
+        self.promises: dict[PromiseKey, PromiseRecord | None] = {}
+
+
 class BatchState:
     """PartitionState over the leader's cache and freshly loaded rows, recording a Batch."""
 
-    def __init__(
-        self, cache: dict[InvocationId, Invocation], loaded: dict[InvocationId, Invocation]
-    ) -> None:
+    def __init__(self, cache: dict[InvocationId, Invocation], loaded: Loaded) -> None:
         self.cache = cache
         self.loaded = loaded
         self.batch = Batch()
@@ -62,7 +72,7 @@ class BatchState:
         if invocation_id in batch.deleted:
             return None
         found = self.cache.get(invocation_id)
-        return found if found is not None else self.loaded.get(invocation_id)
+        return found if found is not None else self.loaded.invocations.get(invocation_id)
 
     def put_invocation(self, invocation_id: InvocationId, invocation: Invocation) -> None:
         self.batch.invocations[invocation_id] = invocation
@@ -82,13 +92,60 @@ class BatchState:
         batch.journal = [row for row in batch.journal if row[0] != invocation_id]
         batch.deleted.add(invocation_id)
 
+    def object(self, key: ObjectKey) -> ObjectRecord | None:
+        if key in self.batch.objects:
+            return self.batch.objects[key]
+        assert key in self.loaded.objects, f"object {key} was not loaded"
+        return self.loaded.objects[key]
 
-def _touched(event: Event) -> Iterable[InvocationId]:
-    if isinstance(event, TimerFired):
-        return (event.timer.invocation_id,)
-    if isinstance(event, PurgeExpired):
-        return event.invocation_ids
-    return (event.invocation_id,)
+    def put_object(self, key: ObjectKey, record: ObjectRecord) -> None:
+        self.batch.objects[key] = record
+
+    def inbox_head(self, key: ObjectKey) -> InboxHead:
+        if key not in self.loaded.inbox_heads:
+            return INBOX_UNKNOWN
+        removed = {seq for k, seq in self.batch.inbox_removed if k == key}
+        stored = self.loaded.inbox_heads[key]
+        if stored is not None:
+            # Stored entries precede this batch's pushes; past the first stored one, which
+            # this batch removed, the next stored entry was not loaded.
+            return INBOX_UNKNOWN if stored[0] in removed else stored
+        pushed = [
+            (seq, iid) for k, seq, iid in self.batch.inbox_pushed if k == key and seq not in removed
+        ]
+        return min(pushed) if pushed else None
+
+    def inbox_push(self, key: ObjectKey, seq: int, invocation_id: InvocationId) -> None:
+        self.batch.inbox_pushed.append((key, seq, invocation_id))
+
+    def inbox_remove(self, key: ObjectKey, seq: int) -> None:
+        self.batch.inbox_removed.append((key, seq))
+
+    def set_state(self, key: ObjectKey, name: str, value: bytes | None) -> None:
+        self.batch.state_set[(key, name)] = value
+
+    def clear_state(self, key: ObjectKey) -> None:
+        batch = self.batch
+        for state_key in [k for k in batch.state_set if k[0] == key]:
+            del batch.state_set[state_key]
+        batch.state_cleared.add(key)
+
+    def promise(self, key: PromiseKey) -> PromiseRecord | None:
+        if key in self.batch.promises:
+            return self.batch.promises[key]
+        if key[:2] in self.batch.promises_cleared:
+            return None
+        assert key in self.loaded.promises, f"promise {key} was not loaded"
+        return self.loaded.promises[key]
+
+    def put_promise(self, key: PromiseKey, record: PromiseRecord) -> None:
+        self.batch.promises[key] = record
+
+    def clear_promises(self, key: ObjectKey) -> None:
+        batch = self.batch
+        for promise_key in [k for k in batch.promises if k[:2] == key]:
+            del batch.promises[promise_key]
+        batch.promises_cleared.add(key)
 
 
 class _Item:
@@ -180,27 +237,48 @@ class PartitionLeader:
                         item.future.set_exception(e)
                 raise
 
-    async def _load(self, events: Iterable[Event], loaded: dict[InvocationId, Invocation]) -> None:
+    async def _load(self, events: Iterable[Event], state: BatchState) -> None:
+        """Load what `events` will read and is not in memory yet."""
+        events = list(events)
+        loaded = state.loaded
         missing = {
             iid
             for event in events
-            for iid in _touched(event)
-            if iid not in self._cache and iid not in loaded
+            for iid in invocations_touched(event)
+            if iid not in self._cache and iid not in loaded.invocations
         }
         if missing:
-            loaded.update(await self.store.load_invocations(missing))
+            loaded.invocations.update(await self.store.load_invocations(missing))
+        reads = Reads()
+        for event in events:
+            wanted = reads_for(event, state.invocation)
+            reads.objects |= wanted.objects
+            reads.inbox_heads |= wanted.inbox_heads
+            reads.promises |= wanted.promises
+        objects = reads.objects - loaded.objects.keys()
+        if objects:
+            found = await self.store.load_objects(objects)
+            loaded.objects.update({key: found.get(key) for key in objects})
+        heads = reads.inbox_heads - loaded.inbox_heads.keys()
+        if heads:
+            loaded.inbox_heads.update(await self.store.load_inbox_heads(heads))
+        promises = reads.promises - loaded.promises.keys()
+        if promises:
+            found_promises = await self.store.load_promises(promises)
+            loaded.promises.update({key: found_promises.get(key) for key in promises})
 
     async def _process(self, items: list[_Item]) -> None:
-        loaded: dict[InvocationId, Invocation] = {}
-        await self._load((item.event for item in items), loaded)
-        state = BatchState(self._cache, loaded)
+        state = BatchState(self._cache, Loaded())
+        await self._load((item.event for item in items), state)
         outcomes: list[Outcome] = []
         effects: list[Effect] = []
+        deferred: list[Event] = []
         for item in items:
             applied = self.engine.apply(state, item.event)
             outcomes.append(applied.outcome)
             effects.extend(applied.effects)
-            await self._follow_up(state, applied, loaded, effects)
+            deferred.extend(applied.deferred)
+            await self._follow_up(state, applied, effects, deferred)
         await self.store.commit(state.batch)
         self.batches += 1
         self.events += len(items)
@@ -213,21 +291,24 @@ class PartitionLeader:
             else:
                 item.future.set_result(outcome)
         self._dispatch(effects)
+        for event in deferred:
+            self.post(event)
 
     async def _follow_up(
         self,
         state: BatchState,
         applied: Applied,
-        loaded: dict[InvocationId, Invocation],
         effects: list[Effect],
+        deferred: list[Event],
     ) -> None:
         pending = applied.follow_ups
         while pending:
-            await self._load(pending, loaded)
             more: list[Event] = []
             for event in pending:
+                await self._load([event], state)
                 result = self.engine.apply(state, event)
                 effects.extend(result.effects)
+                deferred.extend(result.deferred)
                 more.extend(result.follow_ups)
             pending = more
 

@@ -19,8 +19,8 @@ from wakeful.engine.effects import (
 )
 from wakeful.engine.events import PurgeExpired, RecoverInvocation, TimerFired
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
-from wakeful.engine.model import RetryPolicy, Target
-from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
+from wakeful.engine.model import HandlerKind, RetryPolicy, Target
+from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
 from wakeful.sdk.app import App
 from wakeful.server.leader import PartitionLeader
 from wakeful.storage.api import Store
@@ -57,6 +57,7 @@ class Runtime:
             EngineConfig(
                 retry_policy=self._retry_policy,
                 completion_retention_ms=self._retention_ms,
+                handler_kind=self._handler_kind,
             )
         )
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects)
@@ -64,6 +65,7 @@ class Runtime:
             app,
             post=self.leader.post,
             load_journal=self.store.load_journal,
+            load_state=self.store.load_state,
             settings=InvokerSettings(settings.inactivity_timeout),
         )
         self._timer_wake = asyncio.Event()
@@ -86,11 +88,18 @@ class Runtime:
             on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
         )
 
-    def _retention_ms(self, target: Target) -> int:
+    def _retention_ms(self, target: Target, kind: HandlerKind) -> int:
         handler = self.app.handler(target.service, target.handler)
-        if handler is not None and handler.idempotency_retention is not None:
-            return int(handler.idempotency_retention.total_seconds() * 1000)
-        return int(self.settings.completion_retention.total_seconds() * 1000)
+        default = int(self.settings.completion_retention.total_seconds() * 1000)
+        if handler is None:
+            return default
+        if kind == HandlerKind.WORKFLOW:
+            return _ms(handler.workflow_retention, default)
+        return _ms(handler.idempotency_retention, default)
+
+    def _handler_kind(self, target: Target) -> HandlerKind | None:
+        handler = self.app.handler(target.service, target.handler)
+        return None if handler is None else handler_kind(handler)
 
     # -- lifecycle ----------------------------------------------------------------------
 

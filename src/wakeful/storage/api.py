@@ -6,7 +6,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from wakeful.engine.model import Invocation, Timer
+from wakeful.engine.model import (
+    Invocation,
+    ObjectKey,
+    ObjectRecord,
+    PromiseKey,
+    PromiseRecord,
+    Timer,
+)
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
 
@@ -22,6 +29,13 @@ class Batch:
     journal: list[tuple[InvocationId, int, Entry]] = field(default_factory=list)
     timers_added: list[Timer] = field(default_factory=list)
     timers_removed: list[Timer] = field(default_factory=list)
+    objects: dict[ObjectKey, ObjectRecord] = field(default_factory=dict)
+    inbox_pushed: list[tuple[ObjectKey, int, InvocationId]] = field(default_factory=list)
+    inbox_removed: list[tuple[ObjectKey, int]] = field(default_factory=list)
+    state_cleared: set[ObjectKey] = field(default_factory=set)  # applied before state_set
+    state_set: dict[tuple[ObjectKey, str], bytes | None] = field(default_factory=dict)
+    promises_cleared: set[ObjectKey] = field(default_factory=set)  # applied before promises
+    promises: dict[PromiseKey, PromiseRecord] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
@@ -30,6 +44,13 @@ class Batch:
             or self.journal
             or self.timers_added
             or self.timers_removed
+            or self.objects
+            or self.inbox_pushed
+            or self.inbox_removed
+            or self.state_cleared
+            or self.state_set
+            or self.promises_cleared
+            or self.promises
         )
 
 
@@ -74,6 +95,20 @@ class Store(Protocol):
 
     async def expired_invocations(self, now_ms: int, limit: int) -> list[InvocationId]:
         """Completed invocations whose retention ended at or before `now_ms`."""
+
+    async def load_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, ObjectRecord]:
+        """The lock records of those of `keys` that exist."""
+
+    async def load_inbox_heads(
+        self, keys: Collection[ObjectKey]
+    ) -> dict[ObjectKey, tuple[int, InvocationId] | None]:
+        """For each key, its first queued invocation (seq, id), or None if its inbox is empty."""
+
+    async def load_promises(self, keys: Collection[PromiseKey]) -> dict[PromiseKey, PromiseRecord]:
+        """The durable promises among `keys` that exist."""
+
+    async def load_state(self, key: ObjectKey) -> dict[str, bytes]:
+        """All state values of a virtual object or workflow key."""
 
     async def list_invocations(self, status: int | None, limit: int) -> list[InvocationRow]:
         """Invocations for the admin API (up to `limit`), optionally of one status."""

@@ -16,7 +16,16 @@ from typing import TypeVar
 
 import msgspec
 
-from wakeful.engine.model import Invocation, Status, Timer, TimerKind
+from wakeful.engine.model import (
+    Invocation,
+    ObjectKey,
+    ObjectRecord,
+    PromiseKey,
+    PromiseRecord,
+    Status,
+    Timer,
+    TimerKind,
+)
 from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
@@ -47,12 +56,42 @@ CREATE TABLE IF NOT EXISTS timers (
     invocation_id BLOB NOT NULL,
     kind INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
-    PRIMARY KEY (due_ms, invocation_id, kind, attempt)
+    completion_id INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (due_ms, invocation_id, kind, attempt, completion_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (service, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbox (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    invocation_id BLOB NOT NULL,
+    PRIMARY KEY (service, key, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (service, key, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS promises (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (service, key, name)
 ) WITHOUT ROWID;
 """
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_invocation = msgspec.msgpack.Decoder(Invocation).decode
+_decode_object = msgspec.msgpack.Decoder(ObjectRecord).decode
+_decode_promise = msgspec.msgpack.Decoder(PromiseRecord).decode
 
 
 class SqliteStore:
@@ -160,13 +199,13 @@ class SqliteStore:
     async def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
         def load(conn: sqlite3.Connection) -> list[Timer]:
             rows = conn.execute(
-                "SELECT due_ms, invocation_id, kind, attempt FROM timers "
+                "SELECT due_ms, invocation_id, kind, attempt, completion_id FROM timers "
                 "WHERE due_ms <= ? ORDER BY due_ms LIMIT ?",
                 (now_ms, limit),
             )
             return [
-                Timer(due, InvocationId.from_bytes(key), TimerKind(kind), attempt)
-                for due, key, kind, attempt in rows
+                Timer(due, InvocationId.from_bytes(key), TimerKind(kind), attempt, cid)
+                for due, key, kind, attempt, cid in rows
             ]
 
         return await self._read(load)
@@ -186,6 +225,64 @@ class SqliteStore:
                 (now_ms, limit),
             )
             return [InvocationId.from_bytes(key) for (key,) in rows]
+
+        return await self._read(load)
+
+    async def load_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, ObjectRecord]:
+        wanted = list(keys)
+
+        def load(conn: sqlite3.Connection) -> dict[ObjectKey, ObjectRecord]:
+            found: dict[ObjectKey, ObjectRecord] = {}
+            for service, key in wanted:
+                row = conn.execute(
+                    "SELECT data FROM objects WHERE service = ? AND key = ?", (service, key)
+                ).fetchone()
+                if row is not None:
+                    found[(service, key)] = _decode_object(row[0])
+            return found
+
+        return await self._read(load) if wanted else {}
+
+    async def load_inbox_heads(
+        self, keys: Collection[ObjectKey]
+    ) -> dict[ObjectKey, tuple[int, InvocationId] | None]:
+        wanted = list(keys)
+
+        def load(conn: sqlite3.Connection) -> dict[ObjectKey, tuple[int, InvocationId] | None]:
+            heads: dict[ObjectKey, tuple[int, InvocationId] | None] = {}
+            for service, key in wanted:
+                row = conn.execute(
+                    "SELECT seq, invocation_id FROM inbox WHERE service = ? AND key = ? "
+                    "ORDER BY seq LIMIT 1",
+                    (service, key),
+                ).fetchone()
+                heads[(service, key)] = (
+                    None if row is None else (int(row[0]), InvocationId.from_bytes(row[1]))
+                )
+            return heads
+
+        return await self._read(load) if wanted else {}
+
+    async def load_promises(self, keys: Collection[PromiseKey]) -> dict[PromiseKey, PromiseRecord]:
+        wanted = list(keys)
+
+        def load(conn: sqlite3.Connection) -> dict[PromiseKey, PromiseRecord]:
+            found: dict[PromiseKey, PromiseRecord] = {}
+            for service, key, name in wanted:
+                row = conn.execute(
+                    "SELECT data FROM promises WHERE service = ? AND key = ? AND name = ?",
+                    (service, key, name),
+                ).fetchone()
+                if row is not None:
+                    found[(service, key, name)] = _decode_promise(row[0])
+            return found
+
+        return await self._read(load) if wanted else {}
+
+    async def load_state(self, key: ObjectKey) -> dict[str, bytes]:
+        def load(conn: sqlite3.Connection) -> dict[str, bytes]:
+            rows = conn.execute("SELECT name, value FROM state WHERE service = ? AND key = ?", key)
+            return {name: bytes(value) for name, value in rows}
 
         return await self._read(load)
 
@@ -234,21 +331,66 @@ def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
             )
         if batch.timers_added:
             conn.executemany(
-                "INSERT OR IGNORE INTO timers (due_ms, invocation_id, kind, attempt) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO timers (due_ms, invocation_id, kind, attempt, "
+                "completion_id) VALUES (?, ?, ?, ?, ?)",
                 [_timer_row(t) for t in batch.timers_added],
             )
         if batch.timers_removed:
             conn.executemany(
                 "DELETE FROM timers WHERE due_ms = ? AND invocation_id = ? AND kind = ? "
-                "AND attempt = ?",
+                "AND attempt = ? AND completion_id = ?",
                 [_timer_row(t) for t in batch.timers_removed],
             )
+        _commit_keyed(conn, batch)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
 
 
-def _timer_row(timer: Timer) -> tuple[int, bytes, int, int]:
-    return (timer.due_ms, timer.invocation_id.to_bytes(), int(timer.kind), timer.attempt)
+def _commit_keyed(conn: sqlite3.Connection, batch: Batch) -> None:
+    if batch.objects:
+        conn.executemany(
+            "INSERT OR REPLACE INTO objects (service, key, data) VALUES (?, ?, ?)",
+            [(s, k, _encode(record)) for (s, k), record in batch.objects.items()],
+        )
+    if batch.inbox_pushed:
+        conn.executemany(
+            "INSERT INTO inbox (service, key, seq, invocation_id) VALUES (?, ?, ?, ?)",
+            [(s, k, seq, iid.to_bytes()) for (s, k), seq, iid in batch.inbox_pushed],
+        )
+    if batch.inbox_removed:
+        conn.executemany(
+            "DELETE FROM inbox WHERE service = ? AND key = ? AND seq = ?",
+            [(s, k, seq) for (s, k), seq in batch.inbox_removed],
+        )
+    if batch.state_cleared:
+        conn.executemany("DELETE FROM state WHERE service = ? AND key = ?", batch.state_cleared)
+    if batch.state_set:
+        conn.executemany(
+            "DELETE FROM state WHERE service = ? AND key = ? AND name = ?",
+            [(s, k, n) for ((s, k), n), v in batch.state_set.items() if v is None],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO state (service, key, name, value) VALUES (?, ?, ?, ?)",
+            [(s, k, n, v) for ((s, k), n), v in batch.state_set.items() if v is not None],
+        )
+    if batch.promises_cleared:
+        conn.executemany(
+            "DELETE FROM promises WHERE service = ? AND key = ?", batch.promises_cleared
+        )
+    if batch.promises:
+        conn.executemany(
+            "INSERT OR REPLACE INTO promises (service, key, name, data) VALUES (?, ?, ?, ?)",
+            [(s, k, n, _encode(record)) for (s, k, n), record in batch.promises.items()],
+        )
+
+
+def _timer_row(timer: Timer) -> tuple[int, bytes, int, int, int]:
+    return (
+        timer.due_ms,
+        timer.invocation_id.to_bytes(),
+        int(timer.kind),
+        timer.attempt,
+        timer.completion_id,
+    )

@@ -22,20 +22,22 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from wakeful.engine.model import Waiting
-from wakeful.errors import JournalMismatchError, SuspendedException
+from wakeful.errors import JournalMismatchError, SuspendedException, TerminalError
 from wakeful.journal.entries import (
     NOTIFICATION_TYPES,
+    CallCommand,
     CompleteAwakeableCommand,
     CompletionNotification,
     Entry,
     InputCommand,
     Notification,
+    OneWayCallCommand,
     Result,
     RunCommand,
     SignalNotification,
     describe,
 )
-from wakeful.journal.ids import FIRST_AWAKEABLE_SIGNAL
+from wakeful.journal.ids import CANCEL_SIGNAL, FIRST_AWAKEABLE_SIGNAL
 
 __all__ = ["AttemptMachine", "Await", "completion_handle", "signal_handle"]
 
@@ -97,6 +99,8 @@ class AttemptMachine:
         self.steps_executing = 0
         self.failure: BaseException | None = None
         self.waiting: Waiting | None = None
+        self.cancelled = False  # the CANCEL signal was raised into the handler
+        self.on_cancel: Callable[[], None] | None = None
 
     # -- allocation ---------------------------------------------------------------------
 
@@ -113,14 +117,23 @@ class AttemptMachine:
         return index
 
     @property
+    def next_command_index(self) -> int:
+        """The position the next command will take."""
+        return self._command_index
+
+    @property
     def replaying(self) -> bool:
         """True while commands are still being matched against the recorded journal."""
         return self._command_index < len(self.recorded)
 
     # -- commands -----------------------------------------------------------------------
 
-    def command(self, command: Entry) -> bool:
-        """Take the next command position; True if it was replayed, False if it is new."""
+    def command(self, command: Entry) -> Entry | None:
+        """Take the next command position: the recorded command on replay, None if it is new.
+
+        A replay uses the recorded command's values (a sleep's wake-up time, a callee's id)
+        rather than the ones computed again.
+        """
         index = self._command_index
         self._command_index += 1
         if index < len(self.recorded):
@@ -133,9 +146,9 @@ class AttemptMachine:
                     describe(command),
                     self.invocation_id,
                 )
-            return True
+            return recorded
         self.pending.append(command)
-        return False
+        return None
 
     def propose_completion(self, completion_id: int, result: Result) -> None:
         """Journal the result of one of this attempt's own steps, and make it durable."""
@@ -195,6 +208,11 @@ class AttemptMachine:
                 raise self.failure
             if self._satisfied(handles, mode):
                 return
+            if not self.cancelled and _CANCEL in self.results:
+                self.cancelled = True  # raised once; compensations may await afterwards
+                if self.on_cancel is not None:
+                    self.on_cancel()
+                raise TerminalError("cancelled", 409)
             if self._consume_one():
                 continue
             if self.steps_executing or self.seen_length < self._expected_length:
@@ -219,16 +237,33 @@ class AttemptMachine:
         return True
 
     def _suspend(self, handles: list[int]) -> SuspendedException:
+        signals = {-h for h in handles if h < 0}
+        if not self.cancelled:
+            signals.add(CANCEL_SIGNAL)  # a cancellation must always be able to wake it
         self.waiting = Waiting(
             completion_ids=tuple(sorted(h for h in handles if h > 0)),
-            signal_indexes=tuple(sorted(-h for h in handles if h < 0)),
+            signal_indexes=tuple(sorted(signals)),
         )
         return SuspendedException()
+
+
+_CANCEL = signal_handle(CANCEL_SIGNAL)
 
 
 def _same_command(recorded: Entry, actual: Entry) -> bool:
     if type(recorded) is not type(actual):
         return False
+    name = getattr(recorded, "name", None)
+    if name is not None and not isinstance(recorded, RunCommand):
+        return bool(name == getattr(actual, "name", None))
+    if isinstance(recorded, CallCommand | OneWayCallCommand) and isinstance(
+        actual, CallCommand | OneWayCallCommand
+    ):
+        return (recorded.service, recorded.handler, recorded.key) == (
+            actual.service,
+            actual.handler,
+            actual.key,
+        )
     if isinstance(recorded, RunCommand) and isinstance(actual, RunCommand):
         return recorded.name == actual.name
     if isinstance(recorded, CompleteAwakeableCommand) and isinstance(
