@@ -14,6 +14,7 @@ from wakeful.engine.effects import (
     AbortAttempt,
     Effect,
     EntriesAppended,
+    InvocationFinished,
     StartAttempt,
     TimerScheduled,
 )
@@ -43,7 +44,7 @@ class RuntimeSettings:
     inactivity_timeout: timedelta = timedelta(seconds=1)
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     completion_retention: timedelta = timedelta(milliseconds=DAY_MS)
-    purge_interval: timedelta = timedelta(seconds=60)
+    purge_interval: timedelta = timedelta(seconds=60)  # the longest the purge loop sleeps
 
 
 class Runtime:
@@ -69,6 +70,8 @@ class Runtime:
             settings=InvokerSettings(settings.inactivity_timeout),
         )
         self._timer_wake = asyncio.Event()
+        self._purge_wake = asyncio.Event()
+        self._next_expiry_ms: int | None = None
         self._next_timer_ms: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -152,6 +155,10 @@ class Runtime:
                     self.invoker.deliver(effect)
                 case AbortAttempt(invocation_id=iid):
                     self.invoker.abort(iid)
+                case InvocationFinished(expires_at_ms=expires) if expires is not None:
+                    if self._next_expiry_ms is None or expires < self._next_expiry_ms:
+                        self._next_expiry_ms = expires
+                        self._purge_wake.set()
                 case TimerScheduled(due_ms=due):
                     if self._next_timer_ms is None or due < self._next_timer_ms:
                         self._next_timer_ms = due
@@ -179,15 +186,21 @@ class Runtime:
             self._next_timer_ms = await self.store.next_timer_due_ms()
 
     async def _purge_loop(self) -> None:
-        interval = self.settings.purge_interval.total_seconds()
+        """Purge completed invocations when their retention ends (the next expiry is kept in
+        memory, the expiry times on disk; a completion with an earlier expiry wakes it)."""
         while True:
             now = _now_ms()
             expired = await self.store.expired_invocations(now, 1000)
             if expired:
                 await self.leader.submit(PurgeExpired(expired, now))
-                if len(expired) == 1000:
-                    continue
-            await asyncio.sleep(interval)
+                continue
+            self._purge_wake.clear()
+            self._next_expiry_ms = await self.store.next_expiry_ms()
+            delay = self.settings.purge_interval.total_seconds()
+            if self._next_expiry_ms is not None:
+                delay = min(delay, max(0.0, (self._next_expiry_ms - _now_ms()) / 1000))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._purge_wake.wait(), delay)
 
 
 def _ms(value: timedelta | None, default: int) -> int:

@@ -93,6 +93,9 @@ class Store(Protocol):
     async def next_timer_due_ms(self) -> int | None:
         """The due time of the earliest timer, or None."""
 
+    async def next_expiry_ms(self) -> int | None:
+        """When the first completed invocation's retention ends, or None."""
+
     async def expired_invocations(self, now_ms: int, limit: int) -> list[InvocationId]:
         """Completed invocations whose retention ended at or before `now_ms`."""
 

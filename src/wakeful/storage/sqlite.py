@@ -217,6 +217,15 @@ class SqliteStore:
 
         return await self._read(load)
 
+    async def next_expiry_ms(self) -> int | None:
+        def load(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT MIN(expires_at) FROM invocations WHERE expires_at IS NOT NULL"
+            ).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+        return await self._read(load)
+
     async def expired_invocations(self, now_ms: int, limit: int) -> list[InvocationId]:
         def load(conn: sqlite3.Connection) -> list[InvocationId]:
             rows = conn.execute(
