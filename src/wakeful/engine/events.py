@@ -49,6 +49,7 @@ class Invoke:
     kind: HandlerKind = HandlerKind.SERVICE
     caller: tuple[InvocationId, int] | None = None  # who gets the result as a completion
     invoke_at_ms: int | None = None  # a delayed send starts then
+    fresh: bool = False  # the id is random: no stored invocation can have it (skip the read)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ def invocations_touched(event: Event) -> tuple[InvocationId, ...]:
         return (event.timer.invocation_id,)
     if isinstance(event, PurgeExpired):
         return tuple(event.invocation_ids)
-    if isinstance(event, StartInboxed):
+    if isinstance(event, StartInboxed) or (isinstance(event, Invoke) and event.fresh):
         return ()
     return (event.invocation_id,)
 

@@ -236,7 +236,15 @@ class IngressApp:
         forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
         forwarded.append(("x-restate-ingress-path", raw_path_of(scope)))
         event = Invoke(
-            iid, target, body, forwarded, now, idempotency_key, kind, invoke_at_ms=invoke_at
+            iid,
+            target,
+            body,
+            forwarded,
+            now,
+            idempotency_key,
+            kind,
+            invoke_at_ms=invoke_at,
+            fresh=idempotency_key is None and kind != HandlerKind.WORKFLOW,
         )
         if is_send:
             outcome = await self.leader.submit(event)
