@@ -13,8 +13,9 @@ runs code written for it:
 >>> app = restate.app(services=[approvals])
 """
 
+from typing import TYPE_CHECKING, Any
+
 from wakeful import logging
-from wakeful.client import HttpError, RestateClient, RestateClientSendHandle, create_client
 from wakeful.errors import (
     RetryableError,
     SdkInternalBaseException,
@@ -51,6 +52,23 @@ from wakeful.sdk.unsupported import (
     test_harness,
     with_connection,
 )
+
+if TYPE_CHECKING:
+    from wakeful.client import HttpError, RestateClient, RestateClientSendHandle, create_client
+
+_CLIENT_NAMES = frozenset(
+    {"HttpError", "RestateClient", "RestateClientSendHandle", "create_client"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The ingress client (and httpx) load on first use: a server process never needs them.
+    if name in _CLIENT_NAMES:
+        from wakeful import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'wakeful' has no attribute {name!r}")
+
 
 __all__ = [
     "App",

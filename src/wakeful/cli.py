@@ -11,12 +11,14 @@ import re
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from wakeful.sdk.app import App
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["load_app", "main"]
 
@@ -150,6 +152,8 @@ def serve(
 
 
 def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    import httpx  # only the client commands need it
+
     try:
         response = httpx.request(method, url, timeout=30, **kwargs)
     except httpx.HTTPError as e:
