@@ -10,10 +10,22 @@ import textwrap
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from wakeful.engine.model import Invocation, Status, Target, Timer, TimerKind, Waiting
+from wakeful.engine.model import (
+    Invocation,
+    ObjectKey,
+    ObjectRecord,
+    PromiseKey,
+    PromiseRecord,
+    Status,
+    Target,
+    Timer,
+    TimerKind,
+    Waiting,
+)
 from wakeful.journal.entries import (
     CompleteAwakeableCommand,
     CompletionNotification,
@@ -388,3 +400,215 @@ async def test_list_invocations_filters_by_status(store: Store) -> None:
     ]
     assert await store.list_invocations(int(Status.PAUSED), 100) == []
     assert len(await store.list_invocations(None, 3)) == 3
+
+
+# --- virtual objects, inboxes, state, promises ----------------------------------------------
+
+CART: ObjectKey = ("Cart", "user-7")
+CART_2: ObjectKey = ("Cart", "user-8")
+SIGNUP: ObjectKey = ("Signup", "user-7")  # same key, other service
+
+
+def promise_key(key: ObjectKey, name: str) -> PromiseKey:
+    return key[0], key[1], name
+
+
+async def test_objects_round_trip_and_are_replaced(store: Store) -> None:
+    """Lock records come back as committed, only for keys that exist; a commit replaces them."""
+    locked = ObjectRecord(locked_by=A.to_bytes(), next_seq=3, draining=False)
+    draining = ObjectRecord(locked_by=None, next_seq=9, draining=True)
+    await store.commit(Batch(objects={CART: locked, SIGNUP: draining}))
+    assert await store.load_objects([CART, CART_2, SIGNUP]) == {CART: locked, SIGNUP: draining}
+    assert await store.load_objects([]) == {}
+    released = ObjectRecord(locked_by=None, next_seq=3)
+    await store.commit(Batch(objects={CART: released}))
+    assert await store.load_objects([CART]) == {CART: released}
+
+
+async def test_inbox_heads_are_the_smallest_seq_or_none(store: Store) -> None:
+    """load_inbox_heads gives each key its lowest queued seq (numerically), None when empty."""
+    c, d = InvocationId(3, 3), InvocationId(4, 4)
+    await store.commit(
+        Batch(inbox_pushed=[(CART, 10, A), (CART, 2, B), (CART, 5, c), (SIGNUP, 0, d)])
+    )
+    heads = await store.load_inbox_heads([CART, CART_2, SIGNUP])
+    assert heads == {CART: (2, B), CART_2: None, SIGNUP: (0, d)}
+    await store.commit(Batch(inbox_removed=[(CART, 2), (CART, 7)]))  # 7 was never queued
+    assert await store.load_inbox_heads([CART]) == {CART: (5, c)}
+    await store.commit(Batch(inbox_removed=[(CART, 5), (CART, 10)]))
+    assert await store.load_inbox_heads([CART, SIGNUP]) == {CART: None, SIGNUP: (0, d)}
+    assert await store.load_inbox_heads([]) == {}
+
+
+async def test_inbox_push_and_remove_in_one_batch_leaves_it_out(store: Store) -> None:
+    """An entry pushed and removed in the same batch (queued, then killed) is not stored."""
+    await store.commit(Batch(inbox_pushed=[(CART, 0, A), (CART, 1, B)], inbox_removed=[(CART, 0)]))
+    assert await store.load_inbox_heads([CART]) == {CART: (1, B)}
+
+
+async def test_state_set_delete_and_clear(store: Store) -> None:
+    """State values are per key; None deletes one; a clear applies before the batch's sets."""
+    await store.commit(
+        Batch(
+            state_set={
+                (CART, "a"): b"1",
+                (CART, "b"): b"2",
+                (CART, "empty"): b"",
+                (CART_2, "a"): b"x",
+                (SIGNUP, "a"): b"y",
+            }
+        )
+    )
+    assert await store.load_state(CART) == {"a": b"1", "b": b"2", "empty": b""}
+    assert await store.load_state(("Cart", "nobody")) == {}
+    await store.commit(Batch(state_set={(CART, "a"): None, (CART, "c"): b"3"}))
+    assert await store.load_state(CART) == {"b": b"2", "c": b"3", "empty": b""}
+    await store.commit(Batch(state_cleared={CART}, state_set={(CART, "d"): b"4"}))
+    assert await store.load_state(CART) == {"d": b"4"}
+    assert await store.load_state(CART_2) == {"a": b"x"}
+    assert await store.load_state(SIGNUP) == {"a": b"y"}
+
+
+async def test_promises_put_and_clear(store: Store) -> None:
+    """Promises round trip per (service, key, name); a clear applies before the batch's puts."""
+    waiting = PromiseRecord(listeners=[(A.to_bytes(), 1), (B.to_bytes(), 4)])
+    done = PromiseRecord(result=Result(failure=Failure(400, "no")))
+    other = PromiseRecord(result=Result(value=b"v"))
+    await store.commit(
+        Batch(
+            promises={
+                promise_key(SIGNUP, "p1"): waiting,
+                promise_key(SIGNUP, "p2"): done,
+                promise_key(("Signup", "user-8"), "p1"): other,
+            }
+        )
+    )
+    wanted = [promise_key(SIGNUP, n) for n in ("p1", "p2", "p3")]
+    assert await store.load_promises(wanted) == {
+        promise_key(SIGNUP, "p1"): waiting,
+        promise_key(SIGNUP, "p2"): done,
+    }
+    assert await store.load_promises([]) == {}
+    fresh = PromiseRecord(result=Result(value=b"new"))
+    await store.commit(
+        Batch(promises_cleared={SIGNUP}, promises={promise_key(SIGNUP, "p3"): fresh})
+    )
+    assert await store.load_promises(wanted) == {promise_key(SIGNUP, "p3"): fresh}
+    kept = await store.load_promises([promise_key(("Signup", "user-8"), "p1")])
+    assert kept == {promise_key(("Signup", "user-8"), "p1"): other}
+
+
+async def test_timers_keep_their_completion_id(store: Store) -> None:
+    """Timers differing only in completion_id are distinct; removal needs the same id."""
+    first = Timer(T0 + 100, A, TimerKind.SLEEP, 0, 1)
+    second = Timer(T0 + 100, A, TimerKind.SLEEP, 0, 2)
+    start = Timer(T0 + 50, B, TimerKind.INVOKE, 0)
+    await store.commit(Batch(timers_added=[first, second, start]))
+    due = await store.due_timers(T0 + 100, 10)
+    assert due[0] == start
+    assert sorted(due[1:], key=lambda t: t.completion_id) == [first, second]
+    assert all(isinstance(t.kind, TimerKind) for t in due)
+    await store.commit(Batch(timers_removed=[Timer(T0 + 100, A, TimerKind.SLEEP, 0, 3)]))
+    assert len(await store.due_timers(T0 + 100, 10)) == 3
+    await store.commit(Batch(timers_removed=[first, start]))
+    assert await store.due_timers(T0 + 100, 10) == [second]
+
+
+async def test_next_expiry_is_the_earliest_completed_retention_end(store: Store) -> None:
+    """next_expiry_ms is the smallest expires_at of completed invocations, None without any."""
+    assert await store.next_expiry_ms() is None
+    early, late = InvocationId(1, 1), InvocationId(2, 2)
+    await store.commit(
+        Batch(
+            invocations={
+                late: completed(T0 + 300),
+                early: completed(T0 + 100),
+                InvocationId(3, 3): invocation(Status.PAUSED, expires_at_ms=T0),
+            }
+        )
+    )
+    assert await store.next_expiry_ms() == T0 + 100
+    await store.commit(Batch(deleted={early}))
+    assert await store.next_expiry_ms() == T0 + 300
+    await store.commit(Batch(invocations={late: invocation()}))  # created again: running
+    assert await store.next_expiry_ms() is None
+
+
+async def _keyed_rows(store: Store) -> tuple[object, ...]:
+    return (
+        await store.load_objects([CART, CART_2]),
+        await store.load_inbox_heads([CART, CART_2]),
+        await store.load_state(CART),
+        await store.load_state(CART_2),
+        await store.load_promises([promise_key(CART, "p"), promise_key(CART_2, "p")]),
+        await store.due_timers(T0 + 1_000, 10),
+        await store.load_invocations([A, B]),
+    )
+
+
+@pytest.mark.parametrize("failure", ["journal", "inbox", "unencodable"])
+async def test_failing_batch_leaves_no_keyed_changes(
+    store: Store, backend: Backend, failure: str
+) -> None:
+    """A batch failing anywhere leaves objects, inbox, state, promises and timers as they were."""
+    await store.commit(
+        Batch(
+            invocations={A: invocation()},
+            journal=[(A, 0, INPUT)],
+            objects={CART: ObjectRecord(locked_by=A.to_bytes(), next_seq=1)},
+            inbox_pushed=[(CART, 0, B)],
+            state_set={(CART, "a"): b"1"},
+            promises={promise_key(CART, "p"): PromiseRecord(result=Result(value=b"v"))},
+            timers_added=[Timer(T0 + 1, A, TimerKind.SLEEP, 0, 1)],
+        )
+    )
+    before = await _keyed_rows(store)
+    promise = PromiseRecord(result=Result(value=b"w"))
+    if failure == "unencodable":  # fails while encoding the last rows
+        promise = PromiseRecord(result=Result(value=cast(bytes, object())))
+    bad = Batch(
+        invocations={B: invocation()},
+        journal=[(A, 0, INPUT)] if failure == "journal" else [(B, 0, INPUT)],
+        timers_added=[Timer(T0 + 2, B, TimerKind.SLEEP, 0, 2)],
+        timers_removed=[Timer(T0 + 1, A, TimerKind.SLEEP, 0, 1)],
+        objects={CART: ObjectRecord(), CART_2: ObjectRecord(locked_by=B.to_bytes())},
+        inbox_pushed=[(CART_2, 0, A), *([(CART, 0, A)] if failure == "inbox" else [])],
+        inbox_removed=[(CART, 0)],
+        state_cleared={CART},
+        state_set={(CART_2, "b"): b"2"},
+        promises_cleared={CART},
+        promises={promise_key(CART_2, "p"): promise},
+    )
+    expected: type[Exception] = TypeError if failure == "unencodable" else backend.integrity_error
+    with pytest.raises(expected):
+        await store.commit(bad)
+    assert await _keyed_rows(store) == before
+    # The store is still usable after the rollback.
+    await store.commit(Batch(state_set={(CART_2, "b"): b"2"}))
+    assert await store.load_state(CART_2) == {"b": b"2"}
+
+
+async def test_reopened_store_keeps_keyed_rows(backend: Backend) -> None:
+    """Objects, inboxes, state and promises survive closing and re-opening the database."""
+    first = await open_store(backend)
+    record = ObjectRecord(locked_by=A.to_bytes(), next_seq=2)
+    promise = PromiseRecord(listeners=[(B.to_bytes(), 3)])
+    await first.commit(
+        Batch(
+            objects={CART: record},
+            inbox_pushed=[(CART, 1, B)],
+            state_set={(CART, "a"): b"1"},
+            promises={promise_key(SIGNUP, "p"): promise},
+        )
+    )
+    await first.close()
+    again = await open_store(backend)
+    try:
+        assert await again.load_objects([CART]) == {CART: record}
+        assert await again.load_inbox_heads([CART]) == {CART: (1, B)}
+        assert await again.load_state(CART) == {"a": b"1"}
+        assert await again.load_promises([promise_key(SIGNUP, "p")]) == {
+            promise_key(SIGNUP, "p"): promise
+        }
+    finally:
+        await again.close()

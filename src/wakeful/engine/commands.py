@@ -83,7 +83,8 @@ def on_command(
         case ClearAllStateCommand() if inv.kind.writes_state:
             state.clear_state(_key(inv))
         case SleepCommand(wake_up_at_ms=due, completion_id=cid):
-            state.add_timer(Timer(due, iid, TimerKind.SLEEP, 0, cid))
+            # Fenced by the invocation's creation time: see machine._generation.
+            state.add_timer(Timer(due, iid, TimerKind.SLEEP, inv.created_at_ms, cid))
             out.effects.append(TimerScheduled(due))
         case CallCommand():
             _call(config, iid, inv, entry, now_ms, out)

@@ -207,7 +207,7 @@ class Engine:
         state.append(iid, 0, input_command)
         if ev.invoke_at_ms is not None and ev.invoke_at_ms > ev.now_ms:
             inv.status = Status.SCHEDULED
-            state.add_timer(Timer(ev.invoke_at_ms, iid, TimerKind.INVOKE, 0))
+            state.add_timer(Timer(ev.invoke_at_ms, iid, TimerKind.INVOKE, _generation(inv)))
             out.effects.append(TimerScheduled(ev.invoke_at_ms))
         else:
             keyed.admit(state, iid, inv, out, [input_command])
@@ -365,6 +365,8 @@ class Engine:
         inv = state.invocation(timer.invocation_id)
         if inv is None:
             return False
+        if timer.kind != TimerKind.RETRY and timer.attempt != _generation(inv):
+            return False  # a timer of an earlier invocation with the same (purged) id
         if timer.kind == TimerKind.SLEEP:
             done = Result(value=b"")
             return self._notify(
@@ -402,6 +404,7 @@ class Engine:
         if inv.status == Status.RUNNING:
             out.effects.append(EntriesAppended(iid, inv.attempt, first, [signal]))
         elif inv.status in (Status.SUSPENDED, Status.PAUSED):
+            inv.retry_count = 0  # the compensating attempt gets the whole retry policy
             _start_new_attempt(iid, inv, out)  # cancellation resumes it, to compensate
         state.put_invocation(iid, inv)
         return before
@@ -467,7 +470,6 @@ class Engine:
     ) -> None:
         if inv.status == Status.INBOXED:
             keyed.leave_inbox(state, inv)
-        was_running = inv.status in _ALIVE
         state.append(iid, inv.journal_length, OutputCommand(result))
         inv.journal_length += 1
         inv.status = Status.COMPLETED
@@ -481,10 +483,15 @@ class Engine:
             caller_id = InvocationId.from_bytes(caller)
             out.follow_ups.append(DeliverCompletion(caller_id, completion_id, result, now_ms))
         inv.callers = []
-        if was_running:
-            keyed.release(state, iid, inv, now_ms, out)
+        # Also an inbox head that was handed the lock but ended before it started.
+        keyed.release(state, iid, inv, now_ms, out)
         state.put_invocation(iid, inv)
         out.effects.append(InvocationFinished(iid, result, inv.expires_at_ms))
+
+
+def _generation(inv: Invocation) -> int:
+    """Tells apart invocations that reuse an id after a purge (fences their timers)."""
+    return inv.created_at_ms
 
 
 def _lookup(inv: Invocation | None) -> LookupOutcome:

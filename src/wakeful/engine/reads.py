@@ -16,6 +16,7 @@ from wakeful.engine.events import (
     AttemptCompleted,
     AttemptFailed,
     AttemptSuspended,
+    Cancel,
     Event,
     Invoke,
     Kill,
@@ -30,7 +31,7 @@ from wakeful.journal.ids import InvocationId
 
 __all__ = ["Reads", "invocations_touched", "reads_for"]
 
-_RELEASES = (AttemptCompleted, AttemptFailed, Kill)
+_RELEASES = (AttemptCompleted, AttemptFailed, Kill, Cancel)  # events that may end a holder
 _PROMISE_COMMANDS = (GetPromiseCommand, PeekPromiseCommand, CompletePromiseCommand)
 
 
