@@ -103,7 +103,11 @@ class InProcessInvoker:
 
     def start(self, effect: StartAttempt) -> None:
         """Start an attempt (the engine already made it the current one)."""
-        task = asyncio.get_running_loop().create_task(self._run(effect))
+        # Registered at once: entries appended in the same batch are delivered to it.
+        live = _Live(effect.attempt, None)
+        self._live[effect.invocation_id] = live
+        task = asyncio.get_running_loop().create_task(self._run(effect, live))
+        live.task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -129,12 +133,9 @@ class InProcessInvoker:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run(self, effect: StartAttempt) -> None:
-        iid, attempt = effect.invocation_id, effect.attempt
+    async def _run(self, effect: StartAttempt, live: _Live) -> None:
+        iid = effect.invocation_id
         handler = self.app.handler(effect.target.service, effect.target.handler)
-        # Registered before the journal is read, so that nothing appended meanwhile is missed.
-        live = _Live(attempt, asyncio.current_task())
-        self._live[iid] = live
         try:
             await self._run_attempt(effect, handler, live)
         finally:

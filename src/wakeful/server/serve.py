@@ -41,6 +41,8 @@ def _server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
+        # Requests attached to invocations that will not finish must not hold up a shutdown.
+        timeout_graceful_shutdown=2,
         backlog=4096,
     )
     server = uvicorn.Server(config)

@@ -206,13 +206,17 @@ class AttemptMachine:
         while True:
             if self.failure is not None:
                 raise self.failure
-            if self._satisfied(handles, mode):
-                return
             if not self.cancelled and _CANCEL in self.results:
+                if self.steps_executing or self.seen_length < self._expected_length:
+                    if not self._consume_one():  # a step in flight completes first
+                        await self._wait_live(None)
+                    continue
                 self.cancelled = True  # raised once; compensations may await afterwards
                 if self.on_cancel is not None:
                     self.on_cancel()
                 raise TerminalError("cancelled", 409)
+            if self._satisfied(handles, mode):
+                return
             if self._consume_one():
                 continue
             if self.steps_executing or self.seen_length < self._expected_length:
