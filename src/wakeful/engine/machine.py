@@ -328,8 +328,15 @@ class Engine:
         first = self._append(state, iid, inv, [notification], now_ms, out)
         if inv.status == Status.RUNNING:
             out.effects.append(EntriesAppended(iid, inv.attempt, first, [notification]))
-        elif inv.status == Status.SUSPENDED and _wakes(inv, notification):
-            _start_new_attempt(iid, inv, out)
+        elif inv.status == Status.SUSPENDED and inv.waiting is not None:
+            if isinstance(notification, CompletionNotification):
+                wake, rest = inv.waiting.progress(notification.completion_id, None)
+            else:
+                wake, rest = inv.waiting.progress(None, notification.index)
+            if wake:
+                _start_new_attempt(iid, inv, out)
+            else:
+                inv.waiting = rest  # an all-of await: one fewer to wait for
         state.put_invocation(iid, inv)
         return True
 
@@ -498,15 +505,6 @@ def _lookup(inv: Invocation | None) -> LookupOutcome:
     if inv is None:
         return LookupOutcome(None)
     return LookupOutcome(inv.status, inv.result, inv.expires_at_ms)
-
-
-def _wakes(inv: Invocation, notification: Notification) -> bool:
-    waiting = inv.waiting
-    if waiting is None:
-        return False
-    if isinstance(notification, CompletionNotification):
-        return waiting.wakes_on_completion(notification.completion_id)
-    return notification.index == CANCEL_SIGNAL or waiting.wakes_on_signal(notification.index)
 
 
 def _start_new_attempt(iid: InvocationId, inv: Invocation, out: Applied) -> None:

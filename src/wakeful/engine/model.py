@@ -78,10 +78,35 @@ class Target(msgspec.Struct, frozen=True, array_like=True):
 
 
 class Waiting(msgspec.Struct, frozen=True, array_like=True):
-    """What a suspended invocation waits on: any of these completions or signals wakes it."""
+    """What a suspended invocation waits on: any of these completions or signals wakes it, or,
+    with `all_of`, the last of them to arrive does (the CANCEL signal 1 always wakes it)."""
 
     completion_ids: tuple[int, ...] = ()
     signal_indexes: tuple[int, ...] = ()
+    all_of: bool = False
+
+    def progress(self, completion_id: int | None, signal: int | None) -> tuple[bool, Waiting]:
+        """Whether this notification wakes the invocation, and what it waits on otherwise."""
+        if signal == 1:
+            return True, self
+        if completion_id is not None and completion_id in self.completion_ids:
+            if not self.all_of:
+                return True, self
+            rest = Waiting(
+                tuple(c for c in self.completion_ids if c != completion_id),
+                self.signal_indexes,
+                True,
+            )
+        elif signal is not None and signal in self.signal_indexes:
+            if not self.all_of:
+                return True, self
+            rest = Waiting(
+                self.completion_ids, tuple(s for s in self.signal_indexes if s != signal), True
+            )
+        else:
+            return False, self
+        done = not rest.completion_ids and all(s == 1 for s in rest.signal_indexes)
+        return done, rest
 
     def wakes_on_completion(self, completion_id: int) -> bool:
         """True if a completion with this id can unblock the await."""

@@ -223,12 +223,12 @@ class AttemptMachine:
                 await self._wait_live(None)  # an own step is running or not yet durable
                 continue
             if self.inactivity_timeout <= 0:
-                raise self._suspend(handles)
+                raise self._suspend(handles, mode)
             if self.pending:
                 self.flush()
                 continue
             if not await self._wait_live(self.inactivity_timeout):
-                raise self._suspend(handles)
+                raise self._suspend(handles, mode)
 
     async def _wait_live(self, seconds: float | None) -> bool:
         self._live_event.clear()
@@ -240,13 +240,16 @@ class AttemptMachine:
             return False
         return True
 
-    def _suspend(self, handles: list[int]) -> SuspendedException:
+    def _suspend(self, handles: list[int], mode: Await) -> SuspendedException:
+        if mode is Await.ALL:  # wake only once the last missing one arrives
+            handles = [h for h in handles if h not in self.results]
         signals = {-h for h in handles if h < 0}
         if not self.cancelled:
             signals.add(CANCEL_SIGNAL)  # a cancellation must always be able to wake it
         self.waiting = Waiting(
             completion_ids=tuple(sorted(h for h in handles if h > 0)),
             signal_indexes=tuple(sorted(signals)),
+            all_of=mode is Await.ALL,
         )
         return SuspendedException()
 
