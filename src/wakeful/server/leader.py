@@ -6,20 +6,16 @@ submit/post(event) ──► queue ──► [load missing rows] ──► engin
                                         ──► answer submitters ──► run effects
 ```
 
-Everything that arrives while a batch is being committed goes into the next batch, which is
-applied meanwhile (reading the changes of batches not yet committed from memory) and committed
-right after it. A submitter is answered, and effects run, only after its batch is durable.
-Invocations that are running or backing off stay cached in memory; suspended and completed
-ones live only in storage.
+Everything that arrives while a batch is being committed goes into the next batch. A submitter
+is answered only after its event's changes are durable. Invocations that are running or backing
+off stay cached in memory; suspended and completed ones live only in storage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from wakeful.engine.effects import Effect, InvocationFinished
@@ -46,7 +42,6 @@ log = logging.getLogger(__name__)
 
 _CACHED = frozenset({Status.RUNNING, Status.BACKING_OFF, Status.PENDING})
 MAX_BATCH = 2048
-MAX_UNCONFIRMED = 4  # batches applied ahead of their commit
 
 Outcome = InvokeOutcome | LookupOutcome | bool | None
 Finished = tuple[Result, int | None]  # an invocation's result and when it expires
@@ -65,41 +60,19 @@ class Loaded:
 class BatchState:
     """PartitionState over the leader's cache and freshly loaded rows, recording a Batch."""
 
-    def __init__(
-        self,
-        cache: dict[InvocationId, Invocation],
-        loaded: Loaded,
-        unconfirmed: Sequence[Batch] = (),
-    ) -> None:
+    def __init__(self, cache: dict[InvocationId, Invocation], loaded: Loaded) -> None:
         self.cache = cache
         self.loaded = loaded
         self.batch = Batch()
-        # Batches applied before this one whose commit has not finished: storage does not
-        # show their changes yet, so they are read from here (newest first).
-        self.unconfirmed = list(reversed(unconfirmed))
 
     def invocation(self, invocation_id: InvocationId) -> Invocation | None:
-        for batch in (self.batch, *self.unconfirmed):
-            if invocation_id in batch.invocations:
-                return batch.invocations[invocation_id]
-            if invocation_id in batch.deleted:
-                return None
+        batch = self.batch
+        if invocation_id in batch.invocations:
+            return batch.invocations[invocation_id]
+        if invocation_id in batch.deleted:
+            return None
         found = self.cache.get(invocation_id)
         return found if found is not None else self.loaded.invocations.get(invocation_id)
-
-    def pending_invocation(self, invocation_id: InvocationId) -> bool:
-        """True if an unconfirmed batch decides this invocation's row (no storage read)."""
-        return any(
-            invocation_id in b.invocations or invocation_id in b.deleted for b in self.unconfirmed
-        )
-
-    def pending_object(self, key: ObjectKey) -> bool:
-        """True if an unconfirmed batch wrote this object record."""
-        return any(key in b.objects for b in self.unconfirmed)
-
-    def pending_promise(self, key: PromiseKey) -> bool:
-        """True if an unconfirmed batch wrote or cleared this promise."""
-        return any(key in b.promises or key[:2] in b.promises_cleared for b in self.unconfirmed)
 
     def put_invocation(self, invocation_id: InvocationId, invocation: Invocation) -> None:
         self.batch.invocations[invocation_id] = invocation
@@ -120,9 +93,8 @@ class BatchState:
         batch.deleted.add(invocation_id)
 
     def object(self, key: ObjectKey) -> ObjectRecord | None:
-        for batch in (self.batch, *self.unconfirmed):
-            if key in batch.objects:
-                return batch.objects[key]
+        if key in self.batch.objects:
+            return self.batch.objects[key]
         assert key in self.loaded.objects, f"object {key} was not loaded"
         return self.loaded.objects[key]
 
@@ -132,12 +104,6 @@ class BatchState:
     def inbox_head(self, key: ObjectKey) -> InboxHead:
         if key not in self.loaded.inbox_heads:
             return INBOX_UNKNOWN
-        for batch in self.unconfirmed:
-            touched = any(k == key for k, _, _ in batch.inbox_pushed) or any(
-                k == key for k, _ in batch.inbox_removed
-            )
-            if touched:
-                return INBOX_UNKNOWN  # storage does not show that batch yet: decide later
         removed = {seq for k, seq in self.batch.inbox_removed if k == key}
         stored = self.loaded.inbox_heads[key]
         if stored is not None:
@@ -165,11 +131,10 @@ class BatchState:
         batch.state_cleared.add(key)
 
     def promise(self, key: PromiseKey) -> PromiseRecord | None:
-        for batch in (self.batch, *self.unconfirmed):
-            if key in batch.promises:
-                return batch.promises[key]
-            if key[:2] in batch.promises_cleared:
-                return None
+        if key in self.batch.promises:
+            return self.batch.promises[key]
+        if key[:2] in self.batch.promises_cleared:
+            return None
         assert key in self.loaded.promises, f"promise {key} was not loaded"
         return self.loaded.promises[key]
 
@@ -211,8 +176,6 @@ class PartitionLeader:
         self._cache: dict[InvocationId, Invocation] = {}
         self._waiters: dict[InvocationId, list[asyncio.Future[Finished]]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._unconfirmed: deque[tuple[Batch, asyncio.Future[None]]] = deque()
-        self._finishers: dict[int, Callable[[], None]] = {}
         self.batches = 0
         self.events = 0
 
@@ -251,8 +214,6 @@ class PartitionLeader:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        # Batches already applied finish committing (their effects are dropped).
-        await asyncio.gather(*(commit for _, commit in self._unconfirmed), return_exceptions=True)
 
     @property
     def cached(self) -> int:
@@ -266,15 +227,15 @@ class PartitionLeader:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
-            if len(self._unconfirmed) >= MAX_UNCONFIRMED:  # bound the pipeline
-                head = self._unconfirmed[0][1]
-                await asyncio.wait([head])
-                # Its done-callback may not have run yet: answer what is committed now, or
-                # this loop would spin without ever yielding to it.
-                self._committed(head)
-                continue
             items, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            await self._process(items)
+            try:
+                await self._process(items)
+            except Exception as e:  # storage failure: nothing of this batch is durable
+                log.exception("partition leader failed to commit a batch")
+                for item in items:
+                    if item.future is not None and not item.future.done():
+                        item.future.set_exception(e)
+                raise
 
     async def _load(self, events: Iterable[Event], state: BatchState) -> None:
         """Load what `events` will read and is not in memory yet."""
@@ -284,9 +245,7 @@ class PartitionLeader:
             iid
             for event in events
             for iid in invocations_touched(event)
-            if iid not in self._cache
-            and iid not in loaded.invocations
-            and not state.pending_invocation(iid)
+            if iid not in self._cache and iid not in loaded.invocations
         }
         if missing:
             loaded.invocations.update(await self.store.load_invocations(missing))
@@ -296,27 +255,20 @@ class PartitionLeader:
             reads.objects |= wanted.objects
             reads.inbox_heads |= wanted.inbox_heads
             reads.promises |= wanted.promises
-        objects = {k for k in reads.objects - loaded.objects.keys() if not state.pending_object(k)}
+        objects = reads.objects - loaded.objects.keys()
         if objects:
             found = await self.store.load_objects(objects)
             loaded.objects.update({key: found.get(key) for key in objects})
         heads = reads.inbox_heads - loaded.inbox_heads.keys()
         if heads:
             loaded.inbox_heads.update(await self.store.load_inbox_heads(heads))
-        promises = {
-            k for k in reads.promises - loaded.promises.keys() if not state.pending_promise(k)
-        }
+        promises = reads.promises - loaded.promises.keys()
         if promises:
             found_promises = await self.store.load_promises(promises)
             loaded.promises.update({key: found_promises.get(key) for key in promises})
 
     async def _process(self, items: list[_Item]) -> None:
-        """Apply a batch and start its commit; the next batch is applied while it commits.
-
-        Submitters are answered and effects run when the commit is done, batch after batch in
-        order (the store commits in submission order).
-        """
-        state = BatchState(self._cache, Loaded(), [batch for batch, _ in self._unconfirmed])
+        state = BatchState(self._cache, Loaded())
         await self._load((item.event for item in items), state)
         outcomes: list[Outcome] = []
         effects: list[Effect] = []
@@ -327,37 +279,10 @@ class PartitionLeader:
             effects.extend(applied.effects)
             deferred.extend(applied.deferred)
             await self._follow_up(state, applied, effects, deferred)
-        batch = state.batch
-        self._update_cache(batch)
-        commit = asyncio.ensure_future(self.store.commit(batch))
-        self._unconfirmed.append((batch, commit))
-        self._finishers[id(batch)] = lambda: self._finish(items, outcomes, effects, deferred)
-        commit.add_done_callback(self._committed)
-
-    def _committed(self, _: asyncio.Future[None]) -> None:
-        """Answer every batch at the head of the pipeline whose commit is done, in order."""
-        while self._unconfirmed and self._unconfirmed[0][1].done():
-            batch, commit = self._unconfirmed.popleft()
-            finish = self._finishers.pop(id(batch))
-            if commit.cancelled():
-                continue
-            error = commit.exception()
-            if error is not None:
-                # Nothing of this batch is durable, and later batches were applied on top of
-                # it: stop the process; a restart recovers everything that was answered.
-                log.critical("storage failed to commit a batch; stopping", exc_info=error)
-                os._exit(70)
-            finish()
-
-    def _finish(
-        self,
-        items: list[_Item],
-        outcomes: list[Outcome],
-        effects: list[Effect],
-        deferred: list[Event],
-    ) -> None:
+        await self.store.commit(state.batch)
         self.batches += 1
         self.events += len(items)
+        self._update_cache(state.batch)
         for item, outcome in zip(items, outcomes, strict=True):
             if item.future is None or item.future.done():
                 continue
