@@ -150,9 +150,12 @@ class InProcessInvoker:
         if journal is None:
             journal = await self._load_journal(iid)
         kind = handler_kind(handler) if handler is not None else HandlerKind.SERVICE
-        state: dict[str, bytes] = {}
+        load_state = None
         if kind != HandlerKind.SERVICE and effect.target.key is not None:
-            state = await self._load_state((effect.target.service, effect.target.key))
+            key = (effect.target.service, effect.target.key)
+
+            def load_state() -> Awaitable[dict[str, bytes]]:
+                return self._load_state(key)
 
         def flush(entries: list[Entry]) -> None:
             self._post(AppendEntries(iid, attempt, entries, _now_ms()))
@@ -181,7 +184,7 @@ class InProcessInvoker:
             iid,
             effect.idempotency_key,
             effect.target.key or "",
-            state,
+            load_state,
             kind.writes_state,
         )
         self._post(await self._attempt(effect, handler, machine, ctx))

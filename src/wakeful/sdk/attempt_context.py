@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time as _time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from random import Random
 from typing import Any, TypeVar
@@ -54,13 +54,15 @@ class AttemptContext(CallsMixin, Context):
         invocation_id: InvocationId,
         idempotency_key: str | None,
         key: str = "",
-        state: dict[str, bytes] | None = None,
+        load_state: Callable[[], Awaitable[dict[str, bytes]]] | None = None,
         writes_state: bool = False,
     ) -> None:
         self.machine = machine
         self.invocation_id = invocation_id
         self._key = key
-        self._state = state if state is not None else {}
+        self._state: dict[str, bytes] | None = None  # keyed handlers: loaded on first read
+        self._load_state = load_state
+        self._early_writes: list[tuple[str | None, bytes | None]] = []
         self._writes_state = writes_state
         self._children: list[str] = []
         machine.on_cancel = self._cancel_children

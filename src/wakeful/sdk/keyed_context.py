@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from wakeful.journal.entries import (
@@ -26,7 +26,7 @@ from wakeful.sdk.context import (
     WorkflowContext,
     WorkflowSharedContext,
 )
-from wakeful.sdk.futures import DurableFuture, resolved
+from wakeful.sdk.futures import DurableFuture
 from wakeful.sdk.serde import DefaultSerde, Serde
 from wakeful.vm.machine import AttemptMachine, completion_handle
 
@@ -45,12 +45,38 @@ class _KeyedMixin:
 
     machine: AttemptMachine
     _key: str
-    _state: dict[str, bytes]
+    _state: dict[str, bytes] | None  # None until the snapshot is loaded (on the first read)
+    _load_state: Callable[[], Awaitable[dict[str, bytes]]] | None
+    _early_writes: list[tuple[str | None, bytes | None]]  # before the snapshot; None = all
     _writes_state: bool
 
     def key(self) -> str:
         """The object or workflow key."""
         return self._key
+
+    async def _snapshot(self) -> dict[str, bytes]:
+        """The key's state, loaded on first use, with this attempt's own writes applied."""
+        if self._state is None:
+            state = dict(await self._load_state()) if self._load_state is not None else {}
+            for name, value in self._early_writes:
+                if name is None:
+                    state.clear()
+                elif value is None:
+                    state.pop(name, None)
+                else:
+                    state[name] = value
+            self._state, self._early_writes = state, []
+        return self._state
+
+    def _write(self, name: str | None, value: bytes | None) -> None:
+        if self._state is None:
+            self._early_writes.append((name, value))
+        elif name is None:
+            self._state.clear()
+        elif value is None:
+            self._state.pop(name, None)
+        else:
+            self._state[name] = value
 
     def get(
         self,
@@ -59,21 +85,34 @@ class _KeyedMixin:
         type_hint: type[T] | None = None,
     ) -> Awaitable[T | None]:
         """The value stored under `name`, or None (recorded, so a replay reads the same)."""
-        value = self._state.get(name)
-        recorded = self.machine.command(GetStateCommand(name, value))
-        if isinstance(recorded, GetStateCommand):
-            value = recorded.value
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
-        return resolved(None if value is None else serde.deserialize(value))
+        return self._get(name, serde)
+
+    async def _get(self, name: str, serde: Serde[T]) -> T | None:
+        if self.machine.replaying:  # the journal has the value: no need to read the state
+            recorded = self.machine.command(GetStateCommand(name, None))
+            value = recorded.value if isinstance(recorded, GetStateCommand) else None
+        else:
+            value = (await self._snapshot()).get(name)
+            recorded = self.machine.command(GetStateCommand(name, value))
+            if isinstance(recorded, GetStateCommand):
+                value = recorded.value
+        return None if value is None else serde.deserialize(value)
 
     def state_keys(self) -> Awaitable[list[str]]:
         """The names of all stored values."""
-        keys = sorted(self._state)
+        return self._state_keys()
+
+    async def _state_keys(self) -> list[str]:
+        if self.machine.replaying:
+            recorded = self.machine.command(GetStateKeysCommand([]))
+            return list(recorded.keys) if isinstance(recorded, GetStateKeysCommand) else []
+        keys = sorted(await self._snapshot())
         recorded = self.machine.command(GetStateKeysCommand(keys))
         if isinstance(recorded, GetStateKeysCommand):
             keys = list(recorded.keys)
-        return resolved(keys)
+        return keys
 
     def _check_writable(self, operation: str) -> None:
         if not self._writes_state:
@@ -84,19 +123,19 @@ class _KeyedMixin:
         self._check_writable("set")
         data = serde.serialize(value)
         self.machine.command(SetStateCommand(name, data))
-        self._state[name] = data
+        self._write(name, data)
 
     def clear(self, name: str) -> None:
         """Delete the value stored under `name`."""
         self._check_writable("clear")
         self.machine.command(ClearStateCommand(name))
-        self._state.pop(name, None)
+        self._write(name, None)
 
     def clear_all(self) -> None:
         """Delete every stored value of this key."""
         self._check_writable("clear_all")
         self.machine.command(ClearAllStateCommand())
-        self._state.clear()
+        self._write(None, None)
 
 
 class _NoneSerde(Serde[None]):
