@@ -44,6 +44,8 @@ def _server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
         # Requests attached to invocations that will not finish must not hold up a shutdown.
         timeout_graceful_shutdown=2,
         backlog=4096,
+        proxy_headers=False,  # no proxy in front: skip the middleware on every request
+        server_header=False,
     )
     server = uvicorn.Server(config)
     # serve() handles SIGINT/SIGTERM for both servers and the runtime; uvicorn must not.
