@@ -22,7 +22,7 @@ import httpx
 import pytest
 from tests.e2e.apps_durability import attach, describe, resolve, send, wait_status, wait_until
 from tests.e2e.apps_timers import APP, TRACES_ENV, Traces
-from tests.support.server import WakefulProcess
+from tests.support.server import WakefulProcess, traced_server
 
 from wakeful.journal.ids import InvocationId
 
@@ -34,19 +34,11 @@ SETTLE = 0.3  # long enough for a stray attempt or signal to leave a trace
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server with `--inactivity-timeout 0` for the module, and its trace reader."""
-    root = tmp_path_factory.mktemp("cancellation")
-    (root / "traces").mkdir()
-    process = WakefulProcess(
-        app=APP,
-        data_dir=root / "data",
-        inactivity_timeout="0",
-        env={TRACES_ENV: str(root / "traces")},
-    )
-    process.start()
-    try:
-        yield process, Traces(root / "traces")
-    finally:
-        process.stop()
+    with traced_server(tmp_path_factory.mktemp("cancellation"), APP, TRACES_ENV) as (
+        process,
+        traces,
+    ):
+        yield process, Traces(traces)
 
 
 def _admin(proc: WakefulProcess, iid: str, op: str) -> httpx.Response:

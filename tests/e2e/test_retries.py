@@ -17,25 +17,14 @@ from tests.e2e.apps_durability import (
     send,
     wait_status,
 )
-from tests.support.server import WakefulProcess
+from tests.support.server import WakefulProcess, traced_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WakefulProcess, Traces]]:
     """One server for the module, and its trace reader."""
-    root = tmp_path_factory.mktemp("retries")
-    (root / "traces").mkdir()
-    process = WakefulProcess(
-        app=APP,
-        data_dir=root / "data",
-        inactivity_timeout="0",
-        env={TRACES_ENV: str(root / "traces")},
-    )
-    process.start()
-    try:
-        yield process, Traces(root / "traces")
-    finally:
-        process.stop()
+    with traced_server(tmp_path_factory.mktemp("retries"), APP, TRACES_ENV) as (process, traces):
+        yield process, Traces(traces)
 
 
 def test_failing_attempts_are_retried_until_the_handler_succeeds(

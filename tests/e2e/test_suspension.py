@@ -19,25 +19,14 @@ from tests.e2e.apps_durability import (
     wait_status,
     wait_until,
 )
-from tests.support.server import WakefulProcess
+from tests.support.server import WakefulProcess, traced_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WakefulProcess, Traces]]:
     """One server with `--inactivity-timeout 0` for the module, and its trace reader."""
-    root = tmp_path_factory.mktemp("suspension")
-    (root / "traces").mkdir()
-    process = WakefulProcess(
-        app=APP,
-        data_dir=root / "data",
-        inactivity_timeout="0",
-        env={TRACES_ENV: str(root / "traces")},
-    )
-    process.start()
-    try:
-        yield process, Traces(root / "traces")
-    finally:
-        process.stop()
+    with traced_server(tmp_path_factory.mktemp("suspension"), APP, TRACES_ENV) as (process, traces):
+        yield process, Traces(traces)
 
 
 def _completion_value(journal: list[dict[str, Any]], completion_id: int) -> Any:

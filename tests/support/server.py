@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-__all__ = ["WakefulProcess", "free_port"]
+__all__ = ["WakefulProcess", "free_port", "traced_server"]
 
 
 def free_port() -> int:
@@ -97,3 +99,24 @@ class WakefulProcess:
                 self.process.kill()
                 self.process.wait(10)
         self.process = None
+
+
+@contextmanager
+def traced_server(
+    root: Path, app: str, traces_env: str, inactivity_timeout: str = "0"
+) -> Iterator[tuple[WakefulProcess, Path]]:
+    """A started server whose app writes its traces under `root/traces` (named by the env var
+    `traces_env`); yields it with that directory and stops it afterwards."""
+    traces = root / "traces"
+    traces.mkdir(parents=True, exist_ok=True)
+    process = WakefulProcess(
+        app=app,
+        data_dir=root / "data",
+        inactivity_timeout=inactivity_timeout,
+        env={traces_env: str(traces)},
+    )
+    process.start()
+    try:
+        yield process, traces
+    finally:
+        process.stop()

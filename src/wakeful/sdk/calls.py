@@ -62,8 +62,10 @@ class CallsMixin:
     # -- calls -------------------------------------------------------------------------
 
     def _callee_id(
-        self, service: str, handler: str, key: str | None, idem: str | None
+        self, service: str, handler: str, key: str | None, idem: str | None, workflow_run: bool
     ) -> InvocationId:
+        if workflow_run and key is not None:
+            return InvocationId.for_workflow(service, key)  # run once per workflow key
         if idem is not None:
             return InvocationId.for_idempotency_key(service, handler, key, idem)
         # Derived from this invocation and the call's position: the same on every replay.
@@ -83,10 +85,7 @@ class CallsMixin:
         headers: dict[str, str] | None,
         workflow_run: bool = False,
     ) -> DurableCallFuture[Any]:
-        if workflow_run and key is not None:
-            callee = InvocationId.for_workflow(service, key)
-        else:
-            callee = self._callee_id(service, handler, key, idempotency_key)
+        callee = self._callee_id(service, handler, key, idempotency_key, workflow_run)
         cid = self.machine.allocate_completion_id()
         command = CallCommand(
             service,
@@ -118,10 +117,7 @@ class CallsMixin:
         headers: dict[str, str] | None,
         workflow_run: bool = False,
     ) -> SendHandle:
-        if workflow_run and key is not None:
-            callee = InvocationId.for_workflow(service, key)
-        else:
-            callee = self._callee_id(service, handler, key, idempotency_key)
+        callee = self._callee_id(service, handler, key, idempotency_key, workflow_run)
         invoke_at = None
         if send_delay is not None and send_delay.total_seconds() > 0:
             invoke_at = int((time.time() + send_delay.total_seconds()) * 1000)
@@ -140,6 +136,38 @@ class CallsMixin:
             callee = InvocationId.from_bytes(recorded.invocation_id)
         return DurableSendHandle(str(callee), self.cancel_invocation)
 
+    def _typed_call(
+        self,
+        tpe: HandlerType[I, O],
+        key: str | None,
+        arg: I,
+        idempotency_key: str | None,
+        headers: dict[str, str] | None,
+    ) -> RestateDurableCallFuture[O]:
+        h = handler_of(tpe)
+        body = h.io.input_serde.serialize(arg)
+        workflow_run = h.kind == "workflow"
+        return self._call(
+            h.service_name, h.name, key, body, h.io.output_serde, idempotency_key, headers,
+            workflow_run,
+        )  # fmt: skip
+
+    def _typed_send(
+        self,
+        tpe: HandlerType[I, O],
+        key: str | None,
+        arg: I,
+        send_delay: timedelta | None,
+        idempotency_key: str | None,
+        headers: dict[str, str] | None,
+    ) -> SendHandle:
+        h = handler_of(tpe)
+        body = h.io.input_serde.serialize(arg)
+        workflow_run = h.kind == "workflow"
+        return self._send(
+            h.service_name, h.name, key, body, send_delay, idempotency_key, headers, workflow_run
+        )
+
     def service_call(
         self,
         tpe: HandlerType[I, O],
@@ -148,11 +176,7 @@ class CallsMixin:
         headers: dict[str, str] | None = None,
     ) -> RestateDurableCallFuture[O]:
         """Call a service handler; await the future for its result."""
-        h = handler_of(tpe)
-        body = h.io.input_serde.serialize(arg)
-        return self._call(
-            h.service_name, h.name, None, body, h.io.output_serde, idempotency_key, headers
-        )
+        return self._typed_call(tpe, None, arg, idempotency_key, headers)
 
     def service_send(
         self,
@@ -163,9 +187,7 @@ class CallsMixin:
         headers: dict[str, str] | None = None,
     ) -> SendHandle:
         """Send a one-way call to a service handler (optionally delayed)."""
-        h = handler_of(tpe)
-        body = h.io.input_serde.serialize(arg)
-        return self._send(h.service_name, h.name, None, body, send_delay, idempotency_key, headers)
+        return self._typed_send(tpe, None, arg, send_delay, idempotency_key, headers)
 
     def object_call(
         self,
@@ -176,11 +198,7 @@ class CallsMixin:
         headers: dict[str, str] | None = None,
     ) -> RestateDurableCallFuture[O]:
         """Call a virtual object handler."""
-        h = handler_of(tpe)
-        body = h.io.input_serde.serialize(arg)
-        return self._call(
-            h.service_name, h.name, key, body, h.io.output_serde, idempotency_key, headers
-        )
+        return self._typed_call(tpe, key, arg, idempotency_key, headers)
 
     def object_send(
         self,
@@ -192,9 +210,7 @@ class CallsMixin:
         headers: dict[str, str] | None = None,
     ) -> SendHandle:
         """Send a one-way call to a virtual object handler."""
-        h = handler_of(tpe)
-        body = h.io.input_serde.serialize(arg)
-        return self._send(h.service_name, h.name, key, body, send_delay, idempotency_key, headers)
+        return self._typed_send(tpe, key, arg, send_delay, idempotency_key, headers)
 
     def workflow_call(
         self,
@@ -205,18 +221,7 @@ class CallsMixin:
         headers: dict[str, str] | None = None,
     ) -> RestateDurableCallFuture[O]:
         """Call a workflow handler (its run handler runs once per key)."""
-        h = handler_of(tpe)
-        body = h.io.input_serde.serialize(arg)
-        return self._call(
-            h.service_name,
-            h.name,
-            key,
-            body,
-            h.io.output_serde,
-            idempotency_key,
-            headers,
-            workflow_run=h.kind == "workflow",
-        )
+        return self._typed_call(tpe, key, arg, idempotency_key, headers)
 
     def workflow_send(
         self,
@@ -228,18 +233,7 @@ class CallsMixin:
         headers: dict[str, str] | None = None,
     ) -> SendHandle:
         """Send a one-way call to a workflow handler."""
-        h = handler_of(tpe)
-        body = h.io.input_serde.serialize(arg)
-        return self._send(
-            h.service_name,
-            h.name,
-            key,
-            body,
-            send_delay,
-            idempotency_key,
-            headers,
-            workflow_run=h.kind == "workflow",
-        )
+        return self._typed_send(tpe, key, arg, send_delay, idempotency_key, headers)
 
     def generic_call(
         self,
