@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 
 _CACHED = frozenset({Status.RUNNING, Status.BACKING_OFF, Status.PENDING})
 MAX_BATCH = 2048
+# Loop passes the leader lets go by before it takes the next batch. Committing a batch wakes
+# attempts and requests whose next events (a handler's next step, its output) are one or two
+# passes away; taken at once, the batch would leave them for the round after, a whole commit
+# later. Measured with bench/ (workflow promise flows, 64 clients): 0 → 1,030-1,100 flows/s,
+# 3 → 1,120-1,230; 6 and 10 were no better.
+SETTLE_PASSES = 3
 
 Outcome = InvokeOutcome | LookupOutcome | bool | None
 Finished = tuple[Result, int | None]  # an invocation's result and when it expires
@@ -227,6 +233,8 @@ class PartitionLeader:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
+            for _ in range(SETTLE_PASSES):
+                await asyncio.sleep(0)
             items, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
                 await self._process(items)
