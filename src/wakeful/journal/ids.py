@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import re
@@ -94,14 +95,17 @@ def _bswap128(n: int) -> int:
     return int.from_bytes(n.to_bytes(16, "big"), "little")
 
 
+_B62_PAIRS = [a + b for a in _B62 for b in _B62]  # two base62 digits per divmod
+
+
 def _b62_fixed(n: int, width: int) -> str:
-    """`n` in base62, left-padded with `0` to `width` characters."""
-    digits: list[str] = []
+    """`n` (< 62**width) in base62, left-padded with `0` to `width` characters."""
+    pairs: list[str] = []
     while n:
-        n, r = divmod(n, 62)
-        digits.append(_B62[r])
-    digits.reverse()
-    return "".join(digits).rjust(width, "0")
+        n, r = divmod(n, 3844)
+        pairs.append(_B62_PAIRS[r])
+    pairs.reverse()
+    return "".join(pairs).rjust(width, "0")[-width:]
 
 
 def _b62_value(text: str, start: int, end: int) -> int | None:
@@ -150,11 +154,7 @@ class InvocationId(NamedTuple):
         return cls(n >> 128, n & _U128)
 
     def __str__(self) -> str:
-        return (
-            _INV_PREFIX
-            + _b62_fixed(_bswap64(self.partition_key), _PK_WIDTH)
-            + _b62_fixed(_bswap128(self.uuid), _UUID_WIDTH)
-        )
+        return _format_invocation_id(self.partition_key, self.uuid)
 
     @classmethod
     def parse(cls, text: str) -> InvocationId:
@@ -218,6 +218,15 @@ class InvocationId(NamedTuple):
     def for_workflow(cls, service: str, key: str) -> InvocationId:
         """The id of a workflow's `run` for `key`: sha256("wf", service, key)."""
         return cls.deterministic("wf", [service, key], partition_key_for(key))
+
+
+@functools.lru_cache(maxsize=4096)  # an id is printed several times while it is in flight
+def _format_invocation_id(partition_key: int, uuid: int) -> str:
+    return (
+        _INV_PREFIX
+        + _b62_fixed(_bswap64(partition_key), _PK_WIDTH)
+        + _b62_fixed(_bswap128(uuid), _UUID_WIDTH)
+    )
 
 
 def _decode_header(text: str) -> tuple[str, str]:

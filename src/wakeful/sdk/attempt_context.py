@@ -67,7 +67,7 @@ class AttemptContext(CallsMixin, Context):
         self._children: list[str] = []
         machine.on_cancel = self._cancel_children
         self.attempt_finished = _AttemptFinished()
-        self._random = Random(invocation_id.uuid & 0xFFFF_FFFF_FFFF_FFFF)
+        self._random: Random | None = None  # seeded on first use: most handlers never ask
         self._steps: set[asyncio.Task[None]] = set()
         headers = dict(machine.input.headers)
         self._request = Request(
@@ -91,10 +91,12 @@ class AttemptContext(CallsMixin, Context):
         return self._request
 
     def random(self) -> Random:
+        if self._random is None:
+            self._random = Random(self.invocation_id.uuid & 0xFFFF_FFFF_FFFF_FFFF)
         return self._random
 
     def uuid(self) -> UUID:
-        return UUID(int=self._random.getrandbits(128), version=4)
+        return UUID(int=self.random().getrandbits(128), version=4)
 
     def time(self) -> RestateDurableFuture[float]:
         return self.run_typed("timestamp", _time.time)

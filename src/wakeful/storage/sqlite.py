@@ -2,7 +2,10 @@
 
 Writes from the partition leader arrive as one `Batch` per group commit and are applied in one
 transaction on the writer thread; the commit's fsync is shared by every event in the batch.
-Reads run on their own thread and connection, so they never wait behind an fsync.
+Reads run on their own connections, so they never wait behind an fsync: the leader's point
+lookups (invocations, objects, inbox heads, promises by key) inline on the event loop, where an
+index lookup costs less than a hop to a thread and back; journals, state and scans on the
+reader thread.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ class SqliteStore:
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="wakeful-sqlite-reader")
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._lookups: sqlite3.Connection | None = None  # used on the event loop only
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -123,12 +127,18 @@ class SqliteStore:
         assert conn is not None, "store is not open"
         return await asyncio.get_running_loop().run_in_executor(self._reader_pool, fn, conn)
 
+    def _lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._lookups
+        assert conn is not None, "store is not open"
+        return fn(conn)
+
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._writer = await loop.run_in_executor(self._writer_pool, self._connect)
         await self._write(lambda c: c.executescript(_SCHEMA))
         self._reader = await loop.run_in_executor(self._reader_pool, self._connect)
+        self._lookups = self._connect()
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -138,6 +148,9 @@ class SqliteStore:
         if self._reader is not None:
             await loop.run_in_executor(self._reader_pool, self._reader.close)
             self._reader = None
+        if self._lookups is not None:
+            self._lookups.close()
+            self._lookups = None
         self._writer_pool.shutdown(wait=True)
         self._reader_pool.shutdown(wait=True)
 
@@ -169,7 +182,7 @@ class SqliteStore:
                     found[InvocationId.from_bytes(key)] = _decode_invocation(data)
             return found
 
-        return await self._read(load)
+        return self._lookup(load)
 
     async def load_journal(self, invocation_id: InvocationId) -> list[Entry]:
         key = invocation_id.to_bytes()
@@ -250,7 +263,7 @@ class SqliteStore:
                     found[(service, key)] = _decode_object(row[0])
             return found
 
-        return await self._read(load) if wanted else {}
+        return self._lookup(load) if wanted else {}
 
     async def load_inbox_heads(
         self, keys: Collection[ObjectKey]
@@ -270,7 +283,7 @@ class SqliteStore:
                 )
             return heads
 
-        return await self._read(load) if wanted else {}
+        return self._lookup(load) if wanted else {}
 
     async def load_promises(self, keys: Collection[PromiseKey]) -> dict[PromiseKey, PromiseRecord]:
         wanted = list(keys)
@@ -286,7 +299,7 @@ class SqliteStore:
                     found[(service, key, name)] = _decode_promise(row[0])
             return found
 
-        return await self._read(load) if wanted else {}
+        return self._lookup(load) if wanted else {}
 
     async def load_state(self, key: ObjectKey) -> dict[str, bytes]:
         def load(conn: sqlite3.Connection) -> dict[str, bytes]:

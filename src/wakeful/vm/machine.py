@@ -95,7 +95,7 @@ class AttemptMachine:
         self.seen_length = len(journal)  # journal entries this attempt knows of
         self._expected_length = len(journal)  # ... once its own flushed entries come back
         self._live: dict[int, Entry] = {}
-        self._live_event = asyncio.Event()
+        self._live_waiter: asyncio.Future[bool] | None = None  # set while waiting for entries
         self.steps_executing = 0
         self.failure: BaseException | None = None
         self.waiting: Waiting | None = None
@@ -168,13 +168,18 @@ class AttemptMachine:
         """Entries the engine appended to this journal (durable) while the attempt runs."""
         for offset, entry in enumerate(entries):
             self._live[first_index + offset] = entry
-        self._live_event.set()
+        self._wake()
 
     def fail(self, error: BaseException) -> None:
         """Fail the attempt from outside the handler (e.g. a step that must not be retried)."""
         if self.failure is None:
             self.failure = error
-        self._live_event.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._live_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def _record(self, notification: Notification) -> None:
         if isinstance(notification, CompletionNotification):
@@ -231,14 +236,19 @@ class AttemptMachine:
                 raise self._suspend(handles, mode)
 
     async def _wait_live(self, seconds: float | None) -> bool:
-        self._live_event.clear()
+        """Wait for delivered entries (True), or until `seconds` pass without any (False)."""
         if self.seen_length in self._live or self.failure is not None:
             return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._live_waiter = waiter
+        timer = None if seconds is None else loop.call_later(seconds, _expire, waiter)
         try:
-            await asyncio.wait_for(self._live_event.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+            return await waiter
+        finally:
+            self._live_waiter = None
+            if timer is not None:
+                timer.cancel()
 
     def _suspend(self, handles: list[int], mode: Await) -> SuspendedException:
         if mode is Await.ALL:  # wake only once the last missing one arrives
@@ -255,6 +265,11 @@ class AttemptMachine:
 
 
 _CANCEL = signal_handle(CANCEL_SIGNAL)
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 def _same_command(recorded: Entry, actual: Entry) -> bool:
