@@ -55,9 +55,16 @@ def invocations_touched(event: Event) -> tuple[InvocationId, ...]:
     return (event.invocation_id,)
 
 
-def reads_for(event: Event, invocation: Callable[[InvocationId], Invocation | None]) -> Reads:
-    """The keyed rows `event` reads, given the invocation records already loaded."""
-    reads = Reads()
+def reads_for(
+    event: Event,
+    invocation: Callable[[InvocationId], Invocation | None],
+    into: Reads | None = None,
+) -> Reads:
+    """The keyed rows `event` reads, given the invocation records already loaded.
+
+    They are added to `into` when given (the reads of a whole batch), else to a new `Reads`.
+    """
+    reads = Reads() if into is None else into
     if isinstance(event, StartInboxed):
         key = (event.service, event.key)
         reads.objects.add(key)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+import msgspec
 
 __all__ = [
     "HttpError",
@@ -17,6 +18,8 @@ __all__ = [
     "send_bytes",
     "send_json",
 ]
+
+_encode_json = msgspec.json.Encoder().encode
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,7 +80,7 @@ async def send_json(
     send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     """Answer with a JSON body."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = _encode_json(payload)
     await send_bytes(send, status, body, headers, b"application/json")
 
 

@@ -259,10 +259,7 @@ class PartitionLeader:
             loaded.invocations.update(await self.store.load_invocations(missing))
         reads = Reads()
         for event in events:
-            wanted = reads_for(event, state.invocation)
-            reads.objects |= wanted.objects
-            reads.inbox_heads |= wanted.inbox_heads
-            reads.promises |= wanted.promises
+            reads_for(event, state.invocation, reads)
         objects = reads.objects - loaded.objects.keys()
         if objects:
             found = await self.store.load_objects(objects)
@@ -274,6 +271,19 @@ class PartitionLeader:
         if promises:
             found_promises = await self.store.load_promises(promises)
             loaded.promises.update({key: found_promises.get(key) for key in promises})
+
+    def _loaded_for(self, event: Event, state: BatchState) -> bool:
+        """True if everything `event` reads is in memory already (most follow-ups)."""
+        loaded = state.loaded
+        for iid in invocations_touched(event):
+            if iid not in self._cache and iid not in loaded.invocations:
+                return False
+        reads = reads_for(event, state.invocation)
+        return (
+            reads.objects <= loaded.objects.keys()
+            and reads.inbox_heads <= loaded.inbox_heads.keys()
+            and reads.promises <= loaded.promises.keys()
+        )
 
     async def _process(self, items: list[_Item]) -> None:
         state = BatchState(self._cache, Loaded())
@@ -313,7 +323,8 @@ class PartitionLeader:
         while pending:
             more: list[Event] = []
             for event in pending:
-                await self._load([event], state)
+                if not self._loaded_for(event, state):
+                    await self._load([event], state)
                 result = self.engine.apply(state, event)
                 effects.extend(result.effects)
                 deferred.extend(result.deferred)
