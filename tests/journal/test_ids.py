@@ -296,6 +296,25 @@ def test_random_ids_are_ulid_shaped_and_unique() -> None:
     assert len({inv.partition_key for inv in made}) > 990
 
 
+def test_random_ids_differ_between_a_forked_child_and_its_parent() -> None:
+    """A forked child draws fresh OS randomness: its ids never repeat the parent's."""
+    import os
+
+    InvocationId.random()  # the parent holds a partly used buffer of random bytes
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next id to the parent, exit without cleanup
+        os.write(write, InvocationId.random().to_bytes())
+        os._exit(0)
+    os.close(write)
+    child = InvocationId.from_bytes(os.read(read, 24))
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = InvocationId.random()
+    assert child.partition_key != parent.partition_key
+    assert child.uuid & ((1 << 80) - 1) != parent.uuid & ((1 << 80) - 1)
+
+
 def test_random_keeps_given_partition_key() -> None:
     """random(partition_key) keeps that key."""
     assert InvocationId.random(42).partition_key == 42

@@ -498,6 +498,17 @@ async def test_promises_put_and_clear(store: Store) -> None:
     assert kept == {promise_key(("Signup", "user-8"), "p1"): other}
 
 
+async def test_many_promises_load_at_once(store: Store) -> None:
+    """A load of 1,000 keys (stored, missing, and sharing names across keys) finds each one."""
+    stored = {
+        promise_key(("Signup", f"user-{i}"), "p"): PromiseRecord(result=Result(value=b"%d" % i))
+        for i in range(0, 1000, 3)
+    }
+    await store.commit(Batch(promises=stored))
+    wanted = [promise_key(("Signup", f"user-{i}"), "p") for i in range(1000)]
+    assert await store.load_promises(wanted) == stored
+
+
 async def test_timers_keep_their_completion_id(store: Store) -> None:
     """Timers differing only in completion_id are distinct; removal needs the same id."""
     first = Timer(T0 + 100, A, TimerKind.SLEEP, 0, 1)

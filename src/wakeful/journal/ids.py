@@ -20,6 +20,7 @@ import functools
 import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,6 +82,34 @@ _SIGN_ID_LEN = 44  # "sign_1" + 38 unpadded base64 characters
 _SIGN_ID_LAST = frozenset("AQgw")  # the final symbol of 28 bytes carries 4 zero bits
 
 _HASH_SEPARATOR = b","  # 0x2c, between the parts of a deterministic uuid's hash input
+
+
+class _Entropy:
+    """Bytes from the OS's CSPRNG, drawn 4 KiB at a time.
+
+    One `getrandom` call serves about 200 ids; a call per id releases the GIL, and on a busy
+    server the event loop then waits for it behind the storage thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._position = 0
+        os.register_at_fork(after_in_child=self._forget)  # a child must not reuse our bytes
+
+    def _forget(self) -> None:
+        self._buffer, self._position = b"", 0
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            start = self._position
+            if start + n > len(self._buffer):
+                self._buffer, start = os.urandom(4096), 0
+            self._position = start + n
+            return self._buffer[start : start + n]
+
+
+_entropy = _Entropy()
 
 
 def _fail(reason: str) -> NoReturn:
@@ -173,11 +202,11 @@ class InvocationId(NamedTuple):
         The partition key is random unless given.
         """
         if partition_key is None:
-            partition_key = int.from_bytes(os.urandom(8), "big")
+            partition_key = int.from_bytes(_entropy.take(8), "big")
         elif not 0 <= partition_key <= _U64:
             raise ValueError(f"partition key out of the u64 range: {partition_key}")
         ms = time.time_ns() // 1_000_000
-        uuid = ((ms & 0xFFFF_FFFF_FFFF) << 80) | int.from_bytes(os.urandom(10), "big")
+        uuid = ((ms & 0xFFFF_FFFF_FFFF) << 80) | int.from_bytes(_entropy.take(10), "big")
         return cls(partition_key, uuid)
 
     @classmethod

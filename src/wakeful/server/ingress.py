@@ -175,6 +175,10 @@ class IngressApp:
                 raise HttpError(470, _NO_OUTPUT)
             await _send_result(send, iid, (outcome.result, outcome.expires_at_ms), None)
             return
+        waiter = self.leader.waiter_if_in_memory(iid)
+        if waiter is not None:
+            await _send_result(send, iid, await self._wait(iid, waiter), None)
+            return
         answer, waiter = await self.leader.submit_and_attach(Attach(iid))
         assert isinstance(answer, LookupOutcome)
         if answer.status is None:

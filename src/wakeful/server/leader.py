@@ -210,6 +210,20 @@ class PartitionLeader:
         answer: tuple[Outcome, asyncio.Future[Finished] | None] = await future
         return answer
 
+    def waiter_if_in_memory(self, invocation_id: InvocationId) -> asyncio.Future[Finished] | None:
+        """A future of the result of an invocation held in memory, else None.
+
+        Held in memory means its last committed status is running, backing off or pending, so
+        it has not finished: the waiter is answered by the batch that finishes it, as one made
+        by an `Attach` would be, without a round through the queue. (A batch updates the cache
+        and answers its waiters without yielding in between.)
+        """
+        if invocation_id not in self._cache:
+            return None
+        future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(invocation_id, []).append(future)
+        return future
+
     def start(self) -> None:
         """Start the apply/commit loop."""
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="wakeful-leader")

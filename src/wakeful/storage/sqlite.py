@@ -290,13 +290,19 @@ class SqliteStore:
 
         def load(conn: sqlite3.Connection) -> dict[PromiseKey, PromiseRecord]:
             found: dict[PromiseKey, PromiseRecord] = {}
-            for service, key, name in wanted:
-                row = conn.execute(
-                    "SELECT data FROM promises WHERE service = ? AND key = ? AND name = ?",
-                    (service, key, name),
-                ).fetchone()
-                if row is not None:
-                    found[(service, key, name)] = _decode_promise(row[0])
+            for start in range(0, len(wanted), 300):  # 3 variables each, well under the limit
+                chunk = wanted[start : start + 300]
+                # One statement per chunk; CROSS JOIN keeps the wanted keys as the outer loop,
+                # so each is one primary-key search.
+                rows = conn.execute(
+                    "SELECT p.service, p.key, p.name, p.data FROM (VALUES "
+                    + ",".join(["(?, ?, ?)"] * len(chunk))
+                    + ") AS w CROSS JOIN promises AS p ON p.service = w.column1 "
+                    "AND p.key = w.column2 AND p.name = w.column3",
+                    [part for promise_key in chunk for part in promise_key],
+                )
+                for service, key, name, data in rows:
+                    found[(service, key, name)] = _decode_promise(data)
             return found
 
         return self._lookup(load) if wanted else {}
