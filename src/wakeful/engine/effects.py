@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from wakeful.engine.model import Target
 from wakeful.journal.entries import Entry, Result
@@ -18,8 +18,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class StartAttempt:
+class StartAttempt(msgspec.Struct, frozen=True):
     """Run attempt `attempt`; `journal` is given when the engine knows it whole (new invocation)."""
 
     invocation_id: InvocationId
@@ -29,15 +28,13 @@ class StartAttempt:
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AbortAttempt:
+class AbortAttempt(msgspec.Struct, frozen=True):
     """Stop the running attempt, if any (it has been fenced off)."""
 
     invocation_id: InvocationId
 
 
-@dataclass(frozen=True, slots=True)
-class EntriesAppended:
+class EntriesAppended(msgspec.Struct, frozen=True):
     """Entries were appended to a journal at `first_index`; a live attempt consumes them."""
 
     invocation_id: InvocationId
@@ -46,8 +43,7 @@ class EntriesAppended:
     entries: list[Entry]
 
 
-@dataclass(frozen=True, slots=True)
-class InvocationFinished:
+class InvocationFinished(msgspec.Struct, frozen=True):
     """The invocation completed with `result`: answer whoever is attached."""
 
     invocation_id: InvocationId
@@ -55,8 +51,7 @@ class InvocationFinished:
     expires_at_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TimerScheduled:
+class TimerScheduled(msgspec.Struct, frozen=True):
     """A durable timer was stored; the timer service may need to wake earlier."""
 
     due_ms: int

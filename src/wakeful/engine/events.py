@@ -5,7 +5,7 @@ Time arrives in events (`now_ms`): the state machine never reads the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from wakeful.engine.model import HandlerKind, Status, Target, Timer, Waiting
 from wakeful.journal.entries import Entry, Failure, Result
@@ -36,8 +36,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Invoke:
+class Invoke(msgspec.Struct, frozen=True):
     """Create an invocation, or find the existing one with the same (deterministic) id."""
 
     invocation_id: InvocationId
@@ -52,15 +51,13 @@ class Invoke:
     fresh: bool = False  # the id is random: no stored invocation can have it (skip the read)
 
 
-@dataclass(frozen=True, slots=True)
-class Attach:
+class Attach(msgspec.Struct, frozen=True):
     """Look up an invocation's status and result (attach and output requests)."""
 
     invocation_id: InvocationId
 
 
-@dataclass(frozen=True, slots=True)
-class AppendEntries:
+class AppendEntries(msgspec.Struct, frozen=True):
     """A running attempt journals new entries (commands, run completions)."""
 
     invocation_id: InvocationId
@@ -69,8 +66,7 @@ class AppendEntries:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptSuspended:
+class AttemptSuspended(msgspec.Struct, frozen=True):
     """An attempt ends waiting on `waiting`; it had seen `known_length` journal entries."""
 
     invocation_id: InvocationId
@@ -81,8 +77,7 @@ class AttemptSuspended:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptCompleted:
+class AttemptCompleted(msgspec.Struct, frozen=True):
     """An attempt returned (success) or raised a TerminalError (failure)."""
 
     invocation_id: InvocationId
@@ -92,8 +87,7 @@ class AttemptCompleted:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptFailed:
+class AttemptFailed(msgspec.Struct, frozen=True):
     """An attempt failed with a retryable error."""
 
     invocation_id: InvocationId
@@ -104,8 +98,7 @@ class AttemptFailed:
     retry_after_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DeliverSignal:
+class DeliverSignal(msgspec.Struct, frozen=True):
     """Deliver signal `index` (an awakeable completion) to an invocation."""
 
     invocation_id: InvocationId
@@ -114,8 +107,7 @@ class DeliverSignal:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class DeliverCompletion:
+class DeliverCompletion(msgspec.Struct, frozen=True):
     """Deliver the result of a command to the invocation that made it."""
 
     invocation_id: InvocationId
@@ -124,8 +116,7 @@ class DeliverCompletion:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class AddCaller:
+class AddCaller(msgspec.Struct, frozen=True):
     """`caller` waits for this invocation's result (attach_invocation from a handler)."""
 
     invocation_id: InvocationId
@@ -133,32 +124,28 @@ class AddCaller:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Cancel:
+class Cancel(msgspec.Struct, frozen=True):
     """Cancel an invocation: its handler gets a TerminalError (409) at its next await."""
 
     invocation_id: InvocationId
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Kill:
+class Kill(msgspec.Struct, frozen=True):
     """End an invocation at once with 409 `killed`; no compensation runs."""
 
     invocation_id: InvocationId
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Purge:
+class Purge(msgspec.Struct, frozen=True):
     """Delete a completed invocation now (admin)."""
 
     invocation_id: InvocationId
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class StartInboxed:
+class StartInboxed(msgspec.Struct, frozen=True):
     """A virtual object key was released: hand its lock to the next queued invocation."""
 
     service: str
@@ -166,40 +153,35 @@ class StartInboxed:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class StartInvocation:
+class StartInvocation(msgspec.Struct, frozen=True):
     """Start an invocation that waited (in an inbox, or for its scheduled time)."""
 
     invocation_id: InvocationId
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class TimerFired:
+class TimerFired(msgspec.Struct, frozen=True):
     """A durable timer came due."""
 
     timer: Timer
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class ResumeInvocation:
+class ResumeInvocation(msgspec.Struct, frozen=True):
     """Resume a paused invocation (retries start over)."""
 
     invocation_id: InvocationId
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class RecoverInvocation:
+class RecoverInvocation(msgspec.Struct, frozen=True):
     """After a restart: start a new attempt for an invocation that was running."""
 
     invocation_id: InvocationId
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class PurgeExpired:
+class PurgeExpired(msgspec.Struct, frozen=True):
     """Delete completed invocations whose retention has expired."""
 
     invocation_ids: list[InvocationId]
@@ -228,8 +210,7 @@ Event = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class InvokeOutcome:
+class InvokeOutcome(msgspec.Struct, frozen=True):
     """Answer to `Invoke`: whether it was created, and its status/result if it existed."""
 
     invocation_id: InvocationId
@@ -239,8 +220,7 @@ class InvokeOutcome:
     expires_at_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LookupOutcome:
+class LookupOutcome(msgspec.Struct, frozen=True):
     """Answer to `Attach` and to lifecycle requests: the status, or None if unknown."""
 
     status: Status | None

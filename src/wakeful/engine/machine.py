@@ -18,7 +18,8 @@ per-key lock and inbox of virtual objects in `engine.keyed`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from wakeful.engine import commands, keyed
 from wakeful.engine.effects import (
@@ -101,8 +102,7 @@ def _any_kind(_: Target) -> HandlerKind | None:
     return HandlerKind.SERVICE
 
 
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
+class EngineConfig(msgspec.Struct, frozen=True):
     """Per-target settings the engine consults (resolved by the runtime from the app)."""
 
     retry_policy: Callable[[Target], RetryPolicy] = _default_policy
@@ -110,8 +110,7 @@ class EngineConfig:
     handler_kind: Callable[[Target], HandlerKind | None] = _any_kind
 
 
-@dataclass(slots=True)
-class Applied:
+class Applied(msgspec.Struct):
     """What applying one event produced.
 
     `follow_ups` are applied right after the event, in the same batch; `deferred` ones are
@@ -119,9 +118,9 @@ class Applied:
     """
 
     outcome: InvokeOutcome | LookupOutcome | bool | None = None
-    effects: list[Effect] = field(default_factory=list)
-    follow_ups: list[Event] = field(default_factory=list)
-    deferred: list[Event] = field(default_factory=list)
+    effects: list[Effect] = msgspec.field(default_factory=list)
+    follow_ups: list[Event] = msgspec.field(default_factory=list)
+    deferred: list[Event] = msgspec.field(default_factory=list)
 
 
 class Engine:

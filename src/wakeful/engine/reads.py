@@ -8,7 +8,8 @@ that, and only then applies the event.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from wakeful.engine.commands import promise_key
 from wakeful.engine.events import (
@@ -35,13 +36,12 @@ _RELEASES = (AttemptCompleted, AttemptFailed, Kill, Cancel)  # events that may e
 _PROMISE_COMMANDS = (GetPromiseCommand, PeekPromiseCommand, CompletePromiseCommand)
 
 
-@dataclass(slots=True)
-class Reads:
+class Reads(msgspec.Struct):
     """Keyed rows to load before applying an event."""
 
-    objects: set[ObjectKey] = field(default_factory=set)
-    inbox_heads: set[ObjectKey] = field(default_factory=set)
-    promises: set[PromiseKey] = field(default_factory=set)
+    objects: set[ObjectKey] = msgspec.field(default_factory=set)
+    inbox_heads: set[ObjectKey] = msgspec.field(default_factory=set)
+    promises: set[PromiseKey] = msgspec.field(default_factory=set)
 
 
 def invocations_touched(event: Event) -> tuple[InvocationId, ...]:
