@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 CONCURRENCY = 64
+# Longer than wakeful's default inactivity timeout (1 s): an invocation waiting this long is
+# suspended, so "wake one of ten" compares like with like against "wake one of N". (Restate's
+# SDK keeps an invocation in memory for a minute by default, both the ten and the N.)
+SUSPEND_S = 1.5
 SETTLE_S = 0.01  # between a send and its resolve: let the handler reach its await
 ATTACH_LEAD_S = 0.002  # between opening the attach and sending the resolve
 
@@ -373,6 +377,7 @@ async def waiting(
             ten = [await _send(session, f"{base}/Bench/awakeable/send") for _ in range(10)]
             steps += 10
             await settle(session, system, steps, 60)
+            await asyncio.sleep(SUSPEND_S)
             for iid in ten:
                 lat10.append(await wake_one(session, base, iid))
         # `count` waiting
