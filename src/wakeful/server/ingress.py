@@ -43,6 +43,10 @@ from wakeful.server.runtime import Runtime
 __all__ = ["IngressApp"]
 
 DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+# A request waiting for a result starts watching for its client going away only after this
+# long: short waits pay nothing for it, and long ones (a person's approval) whose clients gave
+# up do not pile up until the invocation ends.
+DISCONNECT_CHECK_AFTER_S = 5.0
 
 _NOT_FORWARDED = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})
 _BAD_SERVICE_PATH = (
@@ -65,11 +69,17 @@ def _method_not_allowed() -> HttpError:
 class IngressApp:
     """ASGI application of the ingress API."""
 
-    def __init__(self, runtime: Runtime, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        disconnect_check_after_s: float = DISCONNECT_CHECK_AFTER_S,
+    ) -> None:
         self.runtime = runtime
         self.app = runtime.app
         self.leader = runtime.leader
         self.body_limit = body_limit
+        self.disconnect_check_after_s = disconnect_check_after_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -79,6 +89,8 @@ class IngressApp:
             return
         try:
             await self._route(scope, receive, send)
+        except _ClientGone:
+            return  # nobody to answer
         except _InvocationFailure as e:
             await send_error(send, e, [(b"x-restate-id", str(e.iid).encode())])
         except HttpError as e:
@@ -111,11 +123,11 @@ class IngressApp:
         elif verb == "invocation":
             if method != "GET":
                 raise _method_not_allowed()
-            await self._invocation_result(parts[1:], send)
+            await self._invocation_result(parts[1:], receive, send)
         elif verb in ("attach", "output") and len(parts) == 2:
             if method != "GET":
                 raise _method_not_allowed()
-            await self._answer_result(_parse_invocation_id(parts[1]), verb, send)
+            await self._answer_result(_parse_invocation_id(parts[1]), verb, receive, send)
         elif verb in ("call", "send") and len(parts) >= 3:
             service_parts = parts[1:] + (["send"] if verb == "send" else [])
             await self._service(service_parts, method, scope, receive, send)
@@ -127,7 +139,7 @@ class IngressApp:
             if method != "GET":
                 raise _method_not_allowed()
             iid = InvocationId.for_workflow(parts[1], parts[2])
-            await self._answer_result(iid, parts[3], send)
+            await self._answer_result(iid, parts[3], receive, send)
         elif verb == "health" and len(parts) == 1:
             await send_json(send, 200, {})
         else:
@@ -149,23 +161,25 @@ class IngressApp:
         await self.leader.submit(DeliverSignal(ref.invocation_id, ref.index, result, _now_ms()))
         await send_bytes(send, 202, b"")
 
-    async def _invocation_result(self, parts: list[str], send: Send) -> None:
+    async def _invocation_result(self, parts: list[str], receive: Receive, send: Send) -> None:
         if len(parts) == 2 and parts[1] in ("attach", "output"):
-            await self._answer_result(_parse_invocation_id(parts[0]), parts[1], send)
+            await self._answer_result(_parse_invocation_id(parts[0]), parts[1], receive, send)
             return
         if len(parts) in (4, 5) and parts[-1] in ("attach", "output"):
             service, *key, handler, idempotency_key = parts[:-1]
             iid = InvocationId.for_idempotency_key(
                 service, handler, key[0] if key else None, idempotency_key
             )
-            await self._answer_result(iid, parts[-1], send)
+            await self._answer_result(iid, parts[-1], receive, send)
             return
         raise HttpError(
             400,
             "bad path, expected /restate/invocation/:id/attach or /restate/invocation/:id/output",
         )
 
-    async def _answer_result(self, iid: InvocationId, verb: str, send: Send) -> None:
+    async def _answer_result(
+        self, iid: InvocationId, verb: str, receive: Receive, send: Send
+    ) -> None:
         if verb == "output":
             outcome = await self.leader.submit(Attach(iid))
             assert isinstance(outcome, LookupOutcome)
@@ -177,7 +191,7 @@ class IngressApp:
             return
         waiter = self.leader.waiter_if_in_memory(iid)
         if waiter is not None:
-            await _send_result(send, iid, await self._wait(iid, waiter), None)
+            await _send_result(send, iid, await self._wait(iid, waiter, receive), None)
             return
         answer, waiter = await self.leader.submit_and_attach(Attach(iid))
         assert isinstance(answer, LookupOutcome)
@@ -187,14 +201,32 @@ class IngressApp:
             assert answer.result is not None
             finished: Finished = (answer.result, answer.expires_at_ms)
         else:
-            finished = await self._wait(iid, waiter)
+            finished = await self._wait(iid, waiter, receive)
         await _send_result(send, iid, finished, None)
 
-    async def _wait(self, iid: InvocationId, waiter: asyncio.Future[Finished]) -> Finished:
+    async def _wait(
+        self, iid: InvocationId, waiter: asyncio.Future[Finished], receive: Receive
+    ) -> Finished:
+        """The result `waiter` brings; `_ClientGone` if the client disconnects meanwhile."""
+        loop = asyncio.get_running_loop()
+        watchers: list[asyncio.Task[None]] = []
+
+        def watch() -> None:
+            watchers.append(loop.create_task(_cancel_when_gone(waiter, receive)))
+
+        check = loop.call_later(self.disconnect_check_after_s, watch)
         try:
             return await waiter
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if waiter.cancelled() and task is not None and not task.cancelling():
+                raise _ClientGone from None  # the watcher cancelled the waiter, not us
+            raise
         finally:
-            if not waiter.done():
+            check.cancel()
+            for watcher in watchers:
+                watcher.cancel()
+            if not waiter.done() or waiter.cancelled():
                 self.leader.forget_waiter(iid, waiter)
 
     # -- service calls ------------------------------------------------------------------
@@ -267,7 +299,7 @@ class IngressApp:
             assert answer.status == Status.COMPLETED and answer.result is not None
             finished = (answer.result, answer.expires_at_ms)
         else:
-            finished = await self._wait(iid, waiter)
+            finished = await self._wait(iid, waiter, receive)
         await _send_result(send, iid, finished, handler)
 
 
@@ -308,6 +340,22 @@ def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | Non
     if target.key is not None:
         return InvocationId.random(partition_key_for(target.key))
     return InvocationId.random()
+
+
+async def _cancel_when_gone(waiter: asyncio.Future[Finished], receive: Receive) -> None:
+    """Cancel `waiter` once the request's client disconnects.
+
+    The body was read already, so `receive` now answers only when the connection closes
+    (`http.disconnect`).
+    """
+    while not waiter.done():
+        if (await receive())["type"] == "http.disconnect":
+            waiter.cancel()
+            return
+
+
+class _ClientGone(Exception):
+    """The client of a waiting request went away: there is nobody to answer."""
 
 
 class _InvocationFailure(HttpError):
