@@ -287,7 +287,6 @@ def _kill9(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(10)
 
 
-@dataclass
 def _byte_compile_wakeful() -> None:
     """Write the bytecode of the wakeful package and the services, as `pip install` does.
 
@@ -301,6 +300,7 @@ def _byte_compile_wakeful() -> None:
     compileall.compile_file(SERVICES, quiet=1)
 
 
+@dataclass
 class Wakeful(System):
     """`wakeful serve bench/services.py:app` with default settings."""
 
