@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.server import WakefulProcess
 from wakeful.journal.ids import AwakeableId, InvocationId
 
-APP = str(Path(__file__).resolve().parent / "app.py") + ":app"
+APP = str(Path(__file__).resolve().parent / "services.py") + ":app"  # BENCH_SDK defaults to wakeful
 
 
 def awakeable_of(invocation_id: str) -> str:

@@ -179,19 +179,24 @@ async def awakeable_flow(session: aiohttp.ClientSession, base: str) -> float:
     )
 
 
+async def _flows(
+    name: str, duration: float, flow: Callable[[], Awaitable[float]]
+) -> dict[str, Any]:
+    """Run `flow` in a closed loop; `{name}_flows_per_s`, resolve→result p50/p99, errors."""
+    lat, errors, elapsed, samples = await _closed_loop(duration, CONCURRENCY, flow)
+    return {
+        f"{name}_flows_per_s": round(len(lat) / elapsed, 1),
+        f"{name}_resolve_to_result_p50_ms": ms(pct(lat, 0.5)),
+        f"{name}_resolve_to_result_p99_ms": ms(pct(lat, 0.99)),
+        f"{name}_errors": errors,
+        "_error_samples": samples,
+    }
+
+
 async def awakeable_flows(
     session: aiohttp.ClientSession, system: System, duration: float
 ) -> dict[str, Any]:
-    lat, errors, elapsed, samples = await _closed_loop(
-        duration, CONCURRENCY, lambda: awakeable_flow(session, system.url)
-    )
-    return {
-        "awakeable_flows_per_s": round(len(lat) / elapsed, 1),
-        "awakeable_resolve_to_result_p50_ms": ms(pct(lat, 0.5)),
-        "awakeable_resolve_to_result_p99_ms": ms(pct(lat, 0.99)),
-        "awakeable_errors": errors,
-        "_error_samples": samples,
-    }
+    return await _flows("awakeable", duration, lambda: awakeable_flow(session, system.url))
 
 
 # --- workload 3: workflow promise flow --------------------------------------------------------
@@ -213,16 +218,7 @@ async def workflow_flow(session: aiohttp.ClientSession, base: str) -> float:
 async def workflow_flows(
     session: aiohttp.ClientSession, system: System, duration: float
 ) -> dict[str, Any]:
-    lat, errors, elapsed, samples = await _closed_loop(
-        duration, CONCURRENCY, lambda: workflow_flow(session, system.url)
-    )
-    return {
-        "workflow_flows_per_s": round(len(lat) / elapsed, 1),
-        "workflow_resolve_to_result_p50_ms": ms(pct(lat, 0.5)),
-        "workflow_resolve_to_result_p99_ms": ms(pct(lat, 0.99)),
-        "workflow_errors": errors,
-        "_error_samples": samples,
-    }
+    return await _flows("workflow", duration, lambda: workflow_flow(session, system.url))
 
 
 # --- helpers for the big workloads ------------------------------------------------------------

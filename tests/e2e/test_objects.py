@@ -15,29 +15,16 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.apps_durability import Traces, describe, invocations_with_status, wait_until
-from tests.e2e.apps_keyed import APP, TRACES_ENV
+from tests.e2e.keyed_server import Server, serve_keyed
 from tests.support.server import WakefulProcess
 
 QUEUED = 20
-
-Server = tuple[WakefulProcess, Traces]
-
-
-def _serve(root: Path) -> Server:
-    (root / "traces").mkdir(exist_ok=True)
-    process = WakefulProcess(
-        app=APP,
-        data_dir=root / "data",
-        inactivity_timeout="0",
-        env={TRACES_ENV: str(root / "traces")},
-    )
-    return process.start(), Traces(root / "traces")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module, and its trace reader."""
-    proc, traces = _serve(tmp_path_factory.mktemp("objects"))
+    proc, traces = serve_keyed(tmp_path_factory.mktemp("objects"))
     try:
         yield proc, traces
     finally:
@@ -243,7 +230,7 @@ def test_shared_handler_setting_state_fails_and_writes_nothing(server: Server) -
 def test_queue_survives_kill_and_runs_every_call_once_in_order(tmp_path: Path) -> None:
     """kill -9 while 20 sends are inboxed behind a handler suspended on an awakeable: after a
     restart they are still inboxed, and once it is resolved all 20 run in order, exactly once."""
-    proc, traces = _serve(tmp_path)
+    proc, traces = serve_keyed(tmp_path)
     key, target = "crash-key", "Queue/crash-key/enqueue"
     try:
         assert httpx.post(f"{proc.url}/Queue/{key}/enqueue", json={"tag": "before"}).json() == [

@@ -17,10 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.apps_durability import Traces, describe, wait_until
-from tests.e2e.apps_keyed import APP, ONBOARDING_STAGES, RETENTION, TRACES_ENV
+from tests.e2e.apps_keyed import ONBOARDING_STAGES, RETENTION
+from tests.e2e.keyed_server import Server, serve_keyed
 from tests.support.server import WakefulProcess
-
-Server = tuple[WakefulProcess, Traces]
 
 ALREADY_INVOKED = {
     "code": 409,
@@ -35,21 +34,10 @@ NOT_READY = {
 NOT_FOUND = {"code": 404, "message": "invocation not found", "source": "ingress"}
 
 
-def _serve(root: Path) -> Server:
-    (root / "traces").mkdir(exist_ok=True)
-    process = WakefulProcess(
-        app=APP,
-        data_dir=root / "data",
-        inactivity_timeout="0",
-        env={TRACES_ENV: str(root / "traces")},
-    )
-    return process.start(), Traces(root / "traces")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module, and its trace reader."""
-    proc, traces = _serve(tmp_path_factory.mktemp("workflows"))
+    proc, traces = serve_keyed(tmp_path_factory.mktemp("workflows"))
     try:
         yield proc, traces
     finally:
@@ -59,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def crashable(tmp_path: Path) -> Iterator[Server]:
     """A server of its own for a test that kills and restarts it."""
-    proc, traces = _serve(tmp_path)
+    proc, traces = serve_keyed(tmp_path)
     try:
         yield proc, traces
     finally:

@@ -140,33 +140,32 @@ def _call(
     now_ms: int,
     out: Applied,
 ) -> None:
-    target = Target(command.service, command.handler, command.key)
-    kind = config.handler_kind(target)
-    if kind is None:
+    if not _invoke_callee(config, command, now_ms, out, caller=(iid, command.completion_id)):
+        target = Target(command.service, command.handler, command.key)
         failure = Result(failure=Failure(404, f"no handler {target} to call"))
         out.follow_ups.append(DeliverCompletion(iid, command.completion_id, failure, now_ms))
         return
-    callee = InvocationId.from_bytes(command.invocation_id)
     inv.children.append(command.invocation_id)
-    out.follow_ups.append(
-        Invoke(
-            callee,
-            target,
-            command.input,
-            command.headers,
-            now_ms,
-            command.idempotency_key,
-            kind,
-            caller=(iid, command.completion_id),
-        )
-    )
 
 
 def _send(config: EngineConfig, command: OneWayCallCommand, now_ms: int, out: Applied) -> None:
+    # Nobody to deliver to is dropped: the SDK checks targets it knows when the send is made.
+    _invoke_callee(config, command, now_ms, out, invoke_at_ms=command.invoke_at_ms)
+
+
+def _invoke_callee(
+    config: EngineConfig,
+    command: CallCommand | OneWayCallCommand,
+    now_ms: int,
+    out: Applied,
+    caller: tuple[InvocationId, int] | None = None,
+    invoke_at_ms: int | None = None,
+) -> bool:
+    """Invoke the target of a call or send as a follow-up; False if no such handler."""
     target = Target(command.service, command.handler, command.key)
     kind = config.handler_kind(target)
     if kind is None:
-        return  # nobody to deliver to; the SDK checks targets it knows when the send is made
+        return False
     out.follow_ups.append(
         Invoke(
             InvocationId.from_bytes(command.invocation_id),
@@ -176,6 +175,8 @@ def _send(config: EngineConfig, command: OneWayCallCommand, now_ms: int, out: Ap
             now_ms,
             command.idempotency_key,
             kind,
-            invoke_at_ms=command.invoke_at_ms,
+            caller=caller,
+            invoke_at_ms=invoke_at_ms,
         )
     )
+    return True

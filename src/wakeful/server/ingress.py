@@ -189,19 +189,19 @@ class IngressApp:
                 raise HttpError(470, _NO_OUTPUT)
             await _send_result(send, iid, (outcome.result, outcome.expires_at_ms), None)
             return
-        waiter = self.leader.waiter_if_in_memory(iid)
-        if waiter is not None:
-            await _send_result(send, iid, await self._wait(iid, waiter, receive), None)
-            return
-        answer, waiter = await self.leader.submit_and_attach(Attach(iid))
-        assert isinstance(answer, LookupOutcome)
-        if answer.status is None:
-            raise HttpError(404, "invocation not found")
+        finished: Finished | None = None
+        waiter = self.leader.waiter_if_in_memory(iid)  # running: no round through the leader
         if waiter is None:
-            assert answer.result is not None
-            finished: Finished = (answer.result, answer.expires_at_ms)
-        else:
+            answer, waiter = await self.leader.submit_and_attach(Attach(iid))
+            assert isinstance(answer, LookupOutcome)
+            if answer.status is None:
+                raise HttpError(404, "invocation not found")
+            if waiter is None:
+                assert answer.result is not None
+                finished = (answer.result, answer.expires_at_ms)
+        if waiter is not None:
             finished = await self._wait(iid, waiter, receive)
+        assert finished is not None
         await _send_result(send, iid, finished, None)
 
     async def _wait(

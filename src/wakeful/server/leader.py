@@ -218,11 +218,7 @@ class PartitionLeader:
         by an `Attach` would be, without a round through the queue. (A batch updates the cache
         and answers its waiters without yielding in between.)
         """
-        if invocation_id not in self._cache:
-            return None
-        future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(invocation_id, []).append(future)
-        return future
+        return self._new_waiter(invocation_id) if invocation_id in self._cache else None
 
     def start(self) -> None:
         """Start the apply/commit loop."""
@@ -263,40 +259,46 @@ class PartitionLeader:
         """Load what `events` will read and is not in memory yet."""
         events = list(events)
         loaded = state.loaded
-        missing = {
+        missing = self._missing_invocations(events, state)
+        if missing:
+            loaded.invocations.update(await self.store.load_invocations(missing))
+        rows = self._missing_rows(events, state)
+        if rows is None:
+            return
+        if rows.objects:
+            found = await self.store.load_objects(rows.objects)
+            loaded.objects.update({key: found.get(key) for key in rows.objects})
+        if rows.inbox_heads:
+            loaded.inbox_heads.update(await self.store.load_inbox_heads(rows.inbox_heads))
+        if rows.promises:
+            found_promises = await self.store.load_promises(rows.promises)
+            loaded.promises.update({key: found_promises.get(key) for key in rows.promises})
+
+    def _missing_invocations(self, events: Iterable[Event], state: BatchState) -> set[InvocationId]:
+        """Invocation records `events` read that are neither cached nor loaded."""
+        loaded = state.loaded.invocations
+        return {
             iid
             for event in events
             for iid in invocations_touched(event)
-            if iid not in self._cache and iid not in loaded.invocations
+            if iid not in self._cache and iid not in loaded
         }
-        if missing:
-            loaded.invocations.update(await self.store.load_invocations(missing))
+
+    def _missing_rows(self, events: Iterable[Event], state: BatchState) -> Reads | None:
+        """Keyed rows `events` read that are not loaded yet; None if there are none."""
+        loaded = state.loaded
         reads = Reads()
         for event in events:
             reads_for(event, state.invocation, reads)
-        objects = reads.objects - loaded.objects.keys()
-        if objects:
-            found = await self.store.load_objects(objects)
-            loaded.objects.update({key: found.get(key) for key in objects})
-        heads = reads.inbox_heads - loaded.inbox_heads.keys()
-        if heads:
-            loaded.inbox_heads.update(await self.store.load_inbox_heads(heads))
-        promises = reads.promises - loaded.promises.keys()
-        if promises:
-            found_promises = await self.store.load_promises(promises)
-            loaded.promises.update({key: found_promises.get(key) for key in promises})
+        reads.objects -= loaded.objects.keys()
+        reads.inbox_heads -= loaded.inbox_heads.keys()
+        reads.promises -= loaded.promises.keys()
+        return reads if reads.objects or reads.inbox_heads or reads.promises else None
 
-    def _loaded_for(self, event: Event, state: BatchState) -> bool:
+    def _in_memory(self, event: Event, state: BatchState) -> bool:
         """True if everything `event` reads is in memory already (most follow-ups)."""
-        loaded = state.loaded
-        for iid in invocations_touched(event):
-            if iid not in self._cache and iid not in loaded.invocations:
-                return False
-        reads = reads_for(event, state.invocation)
-        return (
-            reads.objects <= loaded.objects.keys()
-            and reads.inbox_heads <= loaded.inbox_heads.keys()
-            and reads.promises <= loaded.promises.keys()
+        return not self._missing_invocations((event,), state) and (
+            self._missing_rows((event,), state) is None
         )
 
     async def _process(self, items: list[_Item]) -> None:
@@ -337,7 +339,7 @@ class PartitionLeader:
         while pending:
             more: list[Event] = []
             for event in pending:
-                if not self._loaded_for(event, state):
+                if not self._in_memory(event, state):
                     await self._load([event], state)
                 result = self.engine.apply(state, event)
                 effects.extend(result.effects)
@@ -359,8 +361,12 @@ class PartitionLeader:
         status = outcome.status if isinstance(outcome, InvokeOutcome | LookupOutcome) else None
         if status is None or status == Status.COMPLETED:
             return None
+        return self._new_waiter(iid)
+
+    def _new_waiter(self, invocation_id: InvocationId) -> asyncio.Future[Finished]:
+        """A future answered by the `InvocationFinished` of `invocation_id`."""
         future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(iid, []).append(future)
+        self._waiters.setdefault(invocation_id, []).append(future)
         return future
 
     def _dispatch(self, effects: list[Effect]) -> None:
