@@ -16,7 +16,7 @@ from wakeful.engine.model import (
 from wakeful.engine.state import INBOX_UNKNOWN
 from wakeful.journal.entries import Result
 from wakeful.journal.ids import InvocationId
-from wakeful.server.leader import BatchState, Loaded
+from wakeful.partition.leader import BatchState, Loaded
 
 T0 = 1_700_000_000_000
 CART: ObjectKey = ("Cart", "user-7")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -99,7 +98,7 @@ class AdminApp:
     async def _terminate(
         self, iid: InvocationId, op: str, send: Send, deprecated: bool = False
     ) -> None:
-        now = int(time.time() * 1000)
+        now = self.runtime.clock.now_ms()
         event: Cancel | Kill | Purge
         if op == "cancel":
             event = Cancel(iid, now)
@@ -107,7 +106,7 @@ class AdminApp:
             event = Kill(iid, now)
         else:
             event = Purge(iid, now)
-        outcome = await self.runtime.leader.submit(event)
+        outcome = await self.runtime.router.submit(event)
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")
@@ -123,7 +122,9 @@ class AdminApp:
         await send_json(send, code, {"invocationId": str(iid)})
 
     async def _resume(self, iid: InvocationId, send: Send) -> None:
-        outcome = await self.runtime.leader.submit(ResumeInvocation(iid, int(time.time() * 1000)))
+        outcome = await self.runtime.router.submit(
+            ResumeInvocation(iid, self.runtime.clock.now_ms())
+        )
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")

@@ -1,15 +1,14 @@
-"""Wiring: store + engine + partition leader + in-process invoker + timers + recovery."""
+"""Wiring: store + engine + partition leader + router + in-process invoker + timers + recovery."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.engine.effects import (
     AbortAttempt,
     Effect,
@@ -18,22 +17,21 @@ from wakeful.engine.effects import (
     StartAttempt,
     TimerScheduled,
 )
-from wakeful.engine.events import PurgeExpired, RecoverInvocation, TimerFired
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.partition.leader import PartitionLeader
+from wakeful.partition.purge import PurgeLoop
+from wakeful.partition.recovery import recover
+from wakeful.partition.router import Router
+from wakeful.partition.timers import TimerLoop
 from wakeful.sdk.app import App
-from wakeful.server.leader import PartitionLeader
 from wakeful.storage.api import Store
 from wakeful.storage.sqlite import SqliteStore
 
 __all__ = ["Runtime", "RuntimeSettings"]
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +48,16 @@ class RuntimeSettings:
 class Runtime:
     """Everything that runs invocations of one application, on one store."""
 
-    def __init__(self, app: App, settings: RuntimeSettings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        settings: RuntimeSettings,
+        store: Store | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.clock = clock
         self.store: Store = store or SqliteStore(settings.data_dir / "wakeful.sqlite")
         self.engine = Engine(
             EngineConfig(
@@ -62,18 +67,18 @@ class Runtime:
             )
         )
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects)
+        self.router = Router([self.leader])
         self.invoker = InProcessInvoker(
             app,
-            post=self.leader.post,
+            post=self.router.post,
             load_journal=self.store.load_journal,
             load_state=self.store.load_state,
             settings=InvokerSettings(settings.inactivity_timeout),
+            clock=clock,
         )
-        self._timer_wake = asyncio.Event()
-        self._purge_wake = asyncio.Event()
-        self._next_expiry_ms: int | None = None
-        self._next_timer_ms: int | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.timers = TimerLoop(self.store, self.leader, clock)
+        self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
+        self._tasks: list[asyncio.Task[int | None]] = []
 
     # -- per-target settings ---------------------------------------------------------------
 
@@ -112,9 +117,9 @@ class Runtime:
         self.leader.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._timer_loop(), name="wakeful-timers"),
-            loop.create_task(self._purge_loop(), name="wakeful-purge"),
-            loop.create_task(self._recover(), name="wakeful-recovery"),
+            loop.create_task(self.timers.run(), name="wakeful-timers"),
+            loop.create_task(self.purge.run(), name="wakeful-purge"),
+            loop.create_task(recover(self.store, self.leader, self.clock), name="wakeful-recovery"),
         ]
 
     async def stop(self) -> None:
@@ -125,24 +130,6 @@ class Runtime:
         await self.invoker.close()
         await self.leader.stop()
         await self.store.close()
-
-    async def _recover(self) -> None:
-        """Start a new attempt for every invocation that was running when the process stopped.
-
-        Suspended invocations are not touched: they stay on disk until a notification arrives.
-        """
-        after = None
-        recovered = 0
-        while True:
-            ids = await self.store.running_invocations(after, 1000)
-            if not ids:
-                break
-            now = _now_ms()
-            await asyncio.gather(*(self.leader.submit(RecoverInvocation(i, now)) for i in ids))
-            recovered += len(ids)
-            after = ids[-1]
-        if recovered:
-            log.info("recovered %d running invocations", recovered)
 
     # -- effects ------------------------------------------------------------------------
 
@@ -156,51 +143,9 @@ class Runtime:
                 case AbortAttempt(invocation_id=iid):
                     self.invoker.abort(iid)
                 case InvocationFinished(expires_at_ms=expires) if expires is not None:
-                    if self._next_expiry_ms is None or expires < self._next_expiry_ms:
-                        self._next_expiry_ms = expires
-                        self._purge_wake.set()
+                    self.purge.finished(expires)
                 case TimerScheduled(due_ms=due):
-                    if self._next_timer_ms is None or due < self._next_timer_ms:
-                        self._next_timer_ms = due
-                        self._timer_wake.set()
-
-    # -- timers -------------------------------------------------------------------------
-
-    async def _timer_loop(self) -> None:
-        """Fire due timers: the earliest due time is kept in memory, the timers on disk."""
-        self._next_timer_ms = await self.store.next_timer_due_ms()
-        while True:
-            self._timer_wake.clear()
-            due = self._next_timer_ms
-            if due is None:
-                await self._timer_wake.wait()
-                continue
-            delay = (due - _now_ms()) / 1000
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._timer_wake.wait(), delay)
-                continue
-            now = _now_ms()
-            timers = await self.store.due_timers(now, 512)
-            await asyncio.gather(*(self.leader.submit(TimerFired(t, now)) for t in timers))
-            self._next_timer_ms = await self.store.next_timer_due_ms()
-
-    async def _purge_loop(self) -> None:
-        """Purge completed invocations when their retention ends (the next expiry is kept in
-        memory, the expiry times on disk; a completion with an earlier expiry wakes it)."""
-        while True:
-            now = _now_ms()
-            expired = await self.store.expired_invocations(now, 1000)
-            if expired:
-                await self.leader.submit(PurgeExpired(expired, now))
-                continue
-            self._purge_wake.clear()
-            self._next_expiry_ms = await self.store.next_expiry_ms()
-            delay = self.settings.purge_interval.total_seconds()
-            if self._next_expiry_ms is not None:
-                delay = min(delay, max(0.0, (self._next_expiry_ms - _now_ms()) / 1000))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._purge_wake.wait(), delay)
+                    self.timers.scheduled(due)
 
 
 def _ms(value: timedelta | None, default: int) -> int:

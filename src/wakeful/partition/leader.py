@@ -36,7 +36,7 @@ from wakeful.journal.entries import Entry, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.storage.api import Batch, Store
 
-__all__ = ["BatchState", "Finished", "Loaded", "PartitionLeader"]
+__all__ = ["BatchState", "Finished", "Loaded", "Outcome", "PartitionLeader"]
 
 log = logging.getLogger(__name__)
 
