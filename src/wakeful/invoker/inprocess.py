@@ -125,6 +125,11 @@ class InProcessInvoker:
         if live is not None and live.task is not None:
             live.task.cancel()
 
+    def abort_all(self) -> None:
+        """Stop every live attempt (their invocations are recovered)."""
+        for invocation_id in list(self._live):
+            self.abort(invocation_id)
+
     async def close(self) -> None:
         """Abort every attempt (their invocations are recovered on the next start)."""
         for task in list(self._tasks):

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
 from wakeful.engine.model import Invocation, Status
-from wakeful.errors import InvalidIdError
+from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
 from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
@@ -32,6 +32,8 @@ class AdminApp:
             await self._route(scope, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
+        except EngineUnavailableError as e:
+            await send_json(send, 503, {"message": str(e)})
         except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
             await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
 
@@ -41,7 +43,11 @@ class AdminApp:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         match parts:
             case ["health"]:
-                await send_json(send, 200, {})
+                problem = self.runtime.health()
+                if problem is None:
+                    await send_json(send, 200, {})
+                else:
+                    await send_json(send, 503, {"message": problem})
             case ["services"] if method == "GET":
                 await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":

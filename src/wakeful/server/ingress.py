@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.model import HandlerKind, Status, Target
-from wakeful.errors import InvalidIdError
+from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.invoker.inprocess import handler_kind
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
@@ -91,6 +91,8 @@ class IngressApp:
             await send_error(send, e, [(b"x-restate-id", str(e.iid).encode())])
         except HttpError as e:
             await send_error(send, e)
+        except EngineUnavailableError as e:
+            await send_error(send, HttpError(503, str(e)))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -137,7 +139,7 @@ class IngressApp:
             iid = InvocationId.for_workflow(parts[1], parts[2])
             await self._answer_result(iid, parts[3], receive, send)
         elif verb == "health" and len(parts) == 1:
-            await send_json(send, 200, {})
+            await _send_health(send, self.runtime.health())
         else:
             raise HttpError(404, "not found")
 
@@ -299,6 +301,14 @@ class IngressApp:
         else:
             finished = await self._wait(iid, waiter, receive)
         await _send_result(send, iid, finished, handler)
+
+
+async def _send_health(send: Send, problem: str | None) -> None:
+    """200 while the engine can make progress, else 503 naming why."""
+    if problem is None:
+        await send_json(send, 200, {})
+    else:
+        await send_json(send, 503, {"code": 503, "message": problem})
 
 
 def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:

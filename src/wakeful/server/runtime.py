@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +23,7 @@ from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
 from wakeful.partition.recovery import recover
 from wakeful.partition.router import Router
+from wakeful.partition.supervisor import Supervisor
 from wakeful.partition.timers import TimerLoop
 from wakeful.sdk.app import App
 from wakeful.storage.api import Store
@@ -66,7 +66,8 @@ class Runtime:
                 handler_kind=self._handler_kind,
             )
         )
-        self.leader = PartitionLeader(self.store, self.engine, self._run_effects)
+        self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
+        self.supervisor = Supervisor(clock)
         self.router = Router([self.leader])
         self.invoker = InProcessInvoker(
             app,
@@ -78,7 +79,6 @@ class Runtime:
         )
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
-        self._tasks: list[asyncio.Task[int | None]] = []
 
     # -- per-target settings ---------------------------------------------------------------
 
@@ -112,24 +112,39 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store, start the leader, timers and purge; recover in the background."""
+        """Open the store; start the leader, timers and purge under supervision; recover."""
         await self.store.open()
-        self.leader.start()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self.timers.run(), name="wakeful-timers"),
-            loop.create_task(self.purge.run(), name="wakeful-purge"),
-            loop.create_task(recover(self.store, self.leader, self.clock), name="wakeful-recovery"),
-        ]
+        spawn = self.supervisor.spawn
+        spawn("leader", self._lead, self._leader_crashed)
+        spawn("timers", self.timers.run)
+        spawn("purge", self.purge.run)
 
     async def stop(self) -> None:
         """Stop everything; attempts in flight are recovered on the next start."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         await self.invoker.close()
         await self.leader.stop()
         await self.store.close()
+
+    def health(self) -> str | None:
+        """Why the engine cannot make progress right now; None when it can."""
+        reasons = self.supervisor.reasons()
+        if self.leader.failure is not None:
+            reasons.append(self.leader.failure)
+        return "; ".join(reasons) or None
+
+    async def _lead(self) -> None:
+        """Run the leader; each (re)start recovers the invocations that were running."""
+        self.supervisor.spawn("recovery", self._recover)
+        await self.leader.run()
+
+    async def _recover(self) -> None:
+        await recover(self.store, self.leader, self.clock)
+
+    def _leader_crashed(self, reason: str) -> None:
+        # Memory may be ahead of or behind the disk: drop it all, storage is the truth.
+        self.leader.reset(reason)
+        self.invoker.abort_all()
 
     # -- effects ------------------------------------------------------------------------
 
