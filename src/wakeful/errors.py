@@ -6,7 +6,8 @@ Exception
 ├── RetryableError(message, status_code=500, retry_after)    fails the attempt; retried after
 └── WakefulError                                             wakeful's own usage/runtime errors
     ├── InvalidIdError                                       malformed invocation/awakeable id
-    └── NotFoundError                                        unknown service, handler or id
+    ├── NotFoundError                                        unknown service, handler or id
+    └── EngineUnavailableError (HTTP 503)                    an event could not be made durable
 NotImplementedError                                          an SDK feature not built yet
 
 BaseException
@@ -28,6 +29,7 @@ from datetime import timedelta
 
 __all__ = [
     "AttemptAbortedException",
+    "EngineUnavailableError",
     "InvalidIdError",
     "JournalMismatchError",
     "NotFoundError",
@@ -88,6 +90,11 @@ class InvalidIdError(WakefulError, ValueError):
 
 class NotFoundError(WakefulError, LookupError):
     """An unknown service, handler, invocation or workflow."""
+
+
+class EngineUnavailableError(WakefulError):
+    """The partition could not make an event durable (e.g. a full disk); nothing of it was
+    stored, and the request may be retried."""
 
 
 class SdkInternalBaseException(BaseException):

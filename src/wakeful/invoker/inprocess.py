@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.engine.effects import EntriesAppended, StartAttempt
 from wakeful.engine.events import (
     AppendEntries,
@@ -63,10 +63,6 @@ def handler_kind(handler: Handler) -> HandlerKind:
     return HandlerKind.WORKFLOW if handler.kind == "workflow" else HandlerKind.WORKFLOW_SHARED
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 @dataclass(frozen=True, slots=True)
 class InvokerSettings:
     """Server-wide defaults of the invoker."""
@@ -93,8 +89,10 @@ class InProcessInvoker:
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
         settings: InvokerSettings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
+        self.clock = clock
         self.settings = settings or InvokerSettings()
         self._post = post
         self._load_journal = load_journal
@@ -133,6 +131,11 @@ class InProcessInvoker:
         if live is not None and live.task is not None:
             live.task.cancel()
 
+    def abort_all(self) -> None:
+        """Stop every live attempt (their invocations are recovered)."""
+        for invocation_id in list(self._live):
+            self.abort(invocation_id)
+
     async def close(self) -> None:
         """Abort every attempt (their invocations are recovered on the next start)."""
         for task in list(self._tasks):
@@ -164,7 +167,7 @@ class InProcessInvoker:
                 return self._load_state(key)
 
         def flush(entries: list[Entry]) -> None:
-            self._post(AppendEntries(iid, attempt, entries, _now_ms()))
+            self._post(AppendEntries(iid, attempt, entries, self.clock.now_ms()))
 
         timeout = self.settings.inactivity_timeout
         if handler is not None and handler.inactivity_timeout is not None:
@@ -174,7 +177,9 @@ class InProcessInvoker:
         try:
             machine.start(journal)
         except VMError as e:
-            self._post(AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), _now_ms()))
+            self._post(
+                AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), self.clock.now_ms())
+            )
             return
         for early in live.early:  # the machine skips what the loaded journal already had
             pump.deliver(early.first_index, early.entries)
@@ -198,9 +203,10 @@ class InProcessInvoker:
     ) -> Event:
         machine = pump.machine
         iid, attempt = effect.invocation_id, effect.attempt
+        now = self.clock.now_ms
         if handler is None:
             failure = Failure(404, f"no handler {machine.handler_label} in this application")
-            return AttemptFailed(iid, attempt, [], failure, _now_ms())
+            return AttemptFailed(iid, attempt, [], failure, now())
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
             try:
@@ -219,7 +225,7 @@ class InProcessInvoker:
         except Exception as e:
             machine.fail(e)
         else:
-            return AttemptCompleted(iid, attempt, machine.take_output(), result, _now_ms())
+            return AttemptCompleted(iid, attempt, machine.take_output(), result, now())
         finally:
             ctx.close()
         return self._unfinished(effect, machine)
@@ -227,28 +233,27 @@ class InProcessInvoker:
     def _unfinished(self, effect: StartAttempt, machine: ReplayMachine) -> Event:
         """The event of an attempt that did not complete: suspended, or failed (latched)."""
         iid, attempt = effect.invocation_id, effect.attempt
+        now = self.clock.now_ms
         error = machine.failure
         if isinstance(error, VMError):  # a journal mismatch or a protocol violation
             log.error("invocation %s: %s", iid, error)
-            return AttemptFailed(iid, attempt, [], Failure(error.code, str(error)), _now_ms())
+            return AttemptFailed(iid, attempt, [], Failure(error.code, str(error)), now())
         if error is None and machine.waiting is not None:
             return AttemptSuspended(
                 iid, attempt, machine.take_output(), machine.waiting, machine.seen_length,
-                _now_ms(),
+                now(),
             )  # fmt: skip
         if isinstance(error, RetryableError):
             retry_after = (
                 None if error.retry_after is None else int(error.retry_after.total_seconds() * 1000)
             )
             failure = Failure(error.status_code, error.message)
-            return AttemptFailed(
-                iid, attempt, machine.take_output(), failure, _now_ms(), retry_after
-            )
+            return AttemptFailed(iid, attempt, machine.take_output(), failure, now(), retry_after)
         if error is None:  # an internal exception raised by the handler itself
             error = RuntimeError("the handler raised wakeful's internal control flow")
         log.warning("invocation %s attempt %d failed: %r", iid, attempt, error)
         message = "".join(traceback.format_exception_only(error)).strip()
-        return AttemptFailed(iid, attempt, machine.take_output(), Failure(500, message), _now_ms())
+        return AttemptFailed(iid, attempt, machine.take_output(), Failure(500, message), now())
 
 
 async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:
