@@ -52,12 +52,13 @@ class MemoryEngine:
     target: Target
     body: bytes = b""
     state: dict[str, bytes] = field(default_factory=dict)
-    load_delays: list[float] = field(default_factory=list)  # per load call, in call order
+    load_delays: list[float] = field(default_factory=list)  # n-th load call of each attempt
     inactivity_timeout: float = 0.0
     iid: InvocationId = field(default_factory=lambda: InvocationId(3, 1234567))
     journal: list[Entry] = field(init=False)
     loads: int = field(init=False, default=0)
     attempts: int = field(init=False, default=0)
+    _attempt_loads: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.journal = [InputCommand([], self.body)]
@@ -65,6 +66,7 @@ class MemoryEngine:
     async def attempt(self) -> Ended:
         """Run one attempt on the journal as it is now; append what it journals."""
         self.attempts += 1
+        self._attempt_loads = 0
         attempt = self.attempts
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[Ended] = loop.create_future()
@@ -113,8 +115,10 @@ class MemoryEngine:
         return list(self.journal)
 
     def _load_state(self, key: ObjectKey) -> Awaitable[dict[str, bytes]]:
-        delay = self.load_delays[self.loads] if self.loads < len(self.load_delays) else 0.0
+        n = self._attempt_loads
+        delay = self.load_delays[n] if n < len(self.load_delays) else 0.0
         self.loads += 1
+        self._attempt_loads += 1
         snapshot = dict(self.state)
         return _later(delay, lambda: snapshot)
 
