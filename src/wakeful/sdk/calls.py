@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.errors import InvalidIdError, TerminalError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
@@ -49,13 +49,14 @@ class CallsMixin:
     machine: AttemptMachine
     invocation_id: InvocationId
     _children: list[str]
+    clock: Clock = SYSTEM_CLOCK  # the invoker sets the server's (a test's virtual clock)
 
     # -- timers ------------------------------------------------------------------------
 
     def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
         """A durable timer that fires after `delta` (survives restarts)."""
         cid = self.machine.allocate_completion_id()
-        wake_up_at = int((time.time() + delta.total_seconds()) * 1000)
+        wake_up_at = self.clock.now_ms() + int(delta.total_seconds() * 1000)
         self.machine.command(SleepCommand(wake_up_at, cid, name))
         return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
 
@@ -120,7 +121,7 @@ class CallsMixin:
         callee = self._callee_id(service, handler, key, idempotency_key, workflow_run)
         invoke_at = None
         if send_delay is not None and send_delay.total_seconds() > 0:
-            invoke_at = int((time.time() + send_delay.total_seconds()) * 1000)
+            invoke_at = self.clock.now_ms() + int(send_delay.total_seconds() * 1000)
         command = OneWayCallCommand(
             service,
             handler,
