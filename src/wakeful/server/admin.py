@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
-from wakeful.engine.model import Invocation, Status
+from wakeful.engine.model import HandlerKind, Invocation, Status
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
@@ -67,12 +67,14 @@ class AdminApp:
         return [
             {
                 "name": service.name,
-                "ty": {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}[
-                    service.kind
+                "ty": _SERVICE_TYPES[service.ty],
+                "deployment": service.deployment,
+                "handlers": [
+                    {"name": h.name, "ty": _HANDLER_TYPES[h.kind]}
+                    for h in service.handlers.values()
                 ],
-                "handlers": [{"name": h.name, "ty": h.kind} for h in service.handlers.values()],
             }
-            for service in self.runtime.app.services.values()
+            for service in self.runtime.registry
         ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -132,6 +134,14 @@ class AdminApp:
         await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
 
 
+_SERVICE_TYPES = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}
+_HANDLER_TYPES = {
+    HandlerKind.SERVICE: None,
+    HandlerKind.EXCLUSIVE: "exclusive",
+    HandlerKind.SHARED: "shared",
+    HandlerKind.WORKFLOW: "workflow",
+    HandlerKind.WORKFLOW_SHARED: "shared",
+}
 _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."

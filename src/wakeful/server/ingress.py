@@ -20,10 +20,9 @@ from urllib.parse import parse_qs, unquote
 from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.model import HandlerKind, Status, Target
 from wakeful.errors import InvalidIdError
-from wakeful.invoker.inprocess import handler_kind
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
-from wakeful.sdk.service import Handler
+from wakeful.registry import IN_PROCESS, HandlerRecord
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
     HttpError,
@@ -76,7 +75,7 @@ class IngressApp:
         disconnect_check_after_s: float = DISCONNECT_CHECK_AFTER_S,
     ) -> None:
         self.runtime = runtime
-        self.app = runtime.app
+        self.registry = runtime.registry
         self.leader = runtime.leader
         self.body_limit = body_limit
         self.disconnect_check_after_s = disconnect_check_after_s
@@ -234,14 +233,14 @@ class IngressApp:
     async def _service(
         self, parts: list[str], method: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        service = self.app.service(parts[0])
+        service = self.registry.service(parts[0])
         if service is None:
             raise HttpError(
                 404,
                 f"service '{parts[0]}' not found, make sure to register the service "
                 "before calling it.",
             )
-        keyed = service.kind != "service"
+        keyed = service.keyed
         rest = parts[1:]
         is_send = len(rest) == (3 if keyed else 2) and rest[-1] == "send"
         if is_send:
@@ -258,14 +257,14 @@ class IngressApp:
             )
         if method not in ("GET", "POST"):
             raise _method_not_allowed()
-        if handler.ingress_private:
+        if not handler.public:
             raise HttpError(400, "the invoked service is not public")
-        kind = handler_kind(handler)
+        kind = handler.kind
         now = _now_ms()
         invoke_at = _delay(scope, is_send, now)
         headers = request_headers(scope)
         body = await read_body(receive, self.body_limit)
-        _validate_input(handler, headers, body)
+        self._validate_input(handler, headers, body)
         idempotency_key = headers.get("idempotency-key")
         target = Target(service.name, handler.name, key)
         iid = _invocation_id(target, kind, idempotency_key)
@@ -301,6 +300,16 @@ class IngressApp:
         else:
             finished = await self._wait(iid, waiter, receive)
         await _send_result(send, iid, finished, handler)
+
+    def _validate_input(self, handler: HandlerRecord, headers: dict[str, str], body: bytes) -> None:
+        """Reject what the handler could never accept, before anything is written."""
+        reason = handler.input.check(headers.get("content-type"), body)
+        if reason is None and handler.deployment == IN_PROCESS and body:
+            # In-process handlers also decode the body here: a body their input type cannot
+            # hold is a 400 now rather than a failed invocation later.
+            reason = self.runtime.in_process.check_input(handler.service, handler.name, body)
+        if reason is not None:
+            raise HttpError(400, f"input validation error: {reason}")
 
 
 def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
@@ -386,38 +395,8 @@ def _parse_invocation_id(text: str) -> InvocationId:
         raise HttpError(400, f"bad invocation id '{text}': {e}") from e
 
 
-def _validate_input(handler: Handler, headers: dict[str, str], body: bytes) -> None:
-    """Reject what the handler could never accept, before anything is written."""
-    if not body:
-        return
-    content_type = headers.get("content-type")
-    accept = handler.io.accept
-    if content_type is not None and not _content_type_matches(content_type, accept):
-        raise HttpError(
-            400,
-            f"input validation error: Content-type '{content_type}' does not match '{accept}'",
-        )
-    if handler.arity == 2:
-        try:
-            handler.io.input_serde.deserialize(body)
-        except Exception as e:
-            raise HttpError(
-                400, f"input validation error: cannot decode the body for {handler.label}: {e}"
-            ) from e
-
-
-def _content_type_matches(content_type: str, accept: str) -> bool:
-    mime = content_type.split(";", 1)[0].strip().lower()
-    wanted = accept.split(";", 1)[0].strip().lower()
-    if wanted in ("*/*", mime):
-        return True
-    if wanted.endswith("/*"):
-        return mime.startswith(wanted[:-1])
-    return False
-
-
 async def _send_result(
-    send: Send, iid: InvocationId, finished: Finished, handler: Handler | None
+    send: Send, iid: InvocationId, finished: Finished, handler: HandlerRecord | None
 ) -> None:
     result, expires_at_ms = finished
     headers = [(b"x-restate-id", str(iid).encode())]
@@ -427,8 +406,9 @@ async def _send_result(
     if result.failure is None:
         body = result.value or b""
         content_type = None
-        if body:
-            content_type = (handler.io.content_type if handler else "application/json").encode()
+        wanted = handler.output.content_type if handler else "application/json"
+        if wanted is not None and (body or (handler and handler.output.set_content_type_if_empty)):
+            content_type = wanted.encode()
         await send_bytes(send, 200, body, headers, content_type)
         return
     failure = result.failure
