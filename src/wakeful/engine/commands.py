@@ -6,8 +6,7 @@ consequences become durable together: a crash never shows half a handler.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from wakeful.engine.applied import Applied, EngineConfig
 from wakeful.engine.effects import TimerScheduled
 from wakeful.engine.events import (
     AddCaller,
@@ -44,9 +43,6 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, parse_awakeable_id
-
-if TYPE_CHECKING:
-    from wakeful.engine.machine import Applied, EngineConfig
 
 __all__ = ["on_command", "promise_key"]
 
