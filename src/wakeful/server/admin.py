@@ -11,10 +11,22 @@ from wakeful.engine.model import HandlerKind, Invocation, Status
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
-from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
+from wakeful.server.http import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    check_headers,
+    lifespan,
+    send_error,
+    send_json,
+)
 from wakeful.server.runtime import Runtime
 
 __all__ = ["AdminApp"]
+
+MAX_LIST_LIMIT = 100_000
+DEFAULT_LIST_LIMIT = 100
 
 
 class AdminApp:
@@ -30,6 +42,7 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
+            check_headers(scope)
             await self._route(scope, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
@@ -39,7 +52,7 @@ class AdminApp:
     async def _route(self, scope: Scope, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         match parts:
             case ["health"]:
                 await send_json(send, 200, {})
@@ -85,7 +98,7 @@ class AdminApp:
             if not matching:
                 raise HttpError(400, f"unknown status {label!r}")
             status = int(matching[0])
-        limit = int(query.get("limit", ["100"])[0])
+        limit = _limit(query)
         rows = await self.runtime.store.list_invocations(status, limit)
         return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
 
@@ -146,6 +159,22 @@ _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
 )
+
+
+def _limit(query: dict[str, list[str]]) -> int:
+    """The `limit` query parameter: a whole number from 1 to MAX_LIST_LIMIT."""
+    if "limit" not in query:
+        return DEFAULT_LIST_LIMIT
+    text = query["limit"][0].strip()
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 9
+        or not 1 <= int(text) <= MAX_LIST_LIMIT
+    ):
+        raise HttpError(
+            400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
+        )
+    return int(text)
 
 
 def _parse(text: str) -> InvocationId:

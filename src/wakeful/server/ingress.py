@@ -13,6 +13,7 @@ GET      /restate/health
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
@@ -22,6 +23,7 @@ from wakeful.engine.model import HandlerKind, Status, Target
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
+from wakeful.journal.limits import latest_time_error
 from wakeful.registry import IN_PROCESS, HandlerRecord
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
@@ -29,6 +31,7 @@ from wakeful.server.http import (
     Receive,
     Scope,
     Send,
+    check_headers,
     lifespan,
     read_body,
     request_headers,
@@ -41,7 +44,10 @@ from wakeful.server.runtime import Runtime
 
 __all__ = ["IngressApp"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+MAX_IDEMPOTENCY_KEY = 1024  # characters; the key is hashed into the id and stored
 # A request waiting for a result starts watching for its client going away only after this
 # long: short waits pay nothing for it, and long ones (a person's approval) whose clients gave
 # up do not pile up until the invocation ends.
@@ -87,6 +93,7 @@ class IngressApp:
         if scope["type"] != "http":
             return
         try:
+            check_headers(scope)
             await self._route(scope, receive, send)
         except _ClientGone:
             return  # nobody to answer
@@ -94,6 +101,9 @@ class IngressApp:
             await send_error(send, e, [(b"x-restate-id", str(e.iid).encode())])
         except HttpError as e:
             await send_error(send, e)
+        except Exception as e:  # a bug or an engine failure: a JSON 500, never plain text
+            log.exception("ingress request failed")
+            await send_error(send, HttpError(500, f"internal error: {type(e).__name__}: {e}"))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -314,8 +324,9 @@ class IngressApp:
 
 def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
     """When a delayed send should start (`?delay=`), or None."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if "delay" not in query:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    values = [v for k, vs in query.items() if k.lower() == "delay" for v in vs]
+    if not values:
         return None
     if not is_send:
         raise HttpError(
@@ -323,10 +334,14 @@ def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
             "cannot use the delay query parameter with calls. The delay is supported "
             "only with sends",
         )
+    bad = "bad delay query parameter, must be a ISO8601 duration"
     try:
-        delay_ms = parse_duration_ms(query["delay"][0])
+        delay_ms = parse_duration_ms(values[0])
     except ValueError as e:
-        raise HttpError(400, "bad delay query parameter, must be a ISO8601 duration") from e
+        raise HttpError(400, f"{bad}: {e}") from e
+    reason = latest_time_error(now_ms, delay_ms)
+    if reason is not None:
+        raise HttpError(400, f"{bad}: {reason}")
     return now_ms + delay_ms if delay_ms > 0 else None
 
 
@@ -343,6 +358,12 @@ def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | Non
     if idempotency_key is not None:
         if not idempotency_key:
             raise HttpError(400, "the idempotency-key header must not be empty")
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise HttpError(
+                400,
+                f"the idempotency-key header is {len(idempotency_key)} characters long, "
+                f"the limit is {MAX_IDEMPOTENCY_KEY}",
+            )
         return InvocationId.for_idempotency_key(
             target.service, target.handler, target.key, idempotency_key
         )
