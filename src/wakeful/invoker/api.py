@@ -4,6 +4,7 @@
 engine effects ──► Invoker.start(StartAttempt)      run attempt N of an invocation
                    Invoker.deliver(EntriesAppended)  durable entries for the live attempt
                    Invoker.abort(invocation_id)      it was fenced off: stop it
+                   Invoker.abort_all()               the leader restarted: storage is the truth
                    Invoker.close()                   stop everything (recovered on restart)
 attempt ──► post(Event)                              AppendEntries, AttemptCompleted/Failed/…
 ```
@@ -41,6 +42,10 @@ class Invoker(Protocol):
 
     def abort(self, invocation_id: InvocationId) -> None:
         """Stop the live attempt of `invocation_id`, if there is one."""
+        ...
+
+    def abort_all(self) -> None:
+        """Stop every live attempt (their invocations are recovered)."""
         ...
 
     async def close(self) -> None:

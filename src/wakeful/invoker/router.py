@@ -49,6 +49,11 @@ class InvokerRouter:
         for invoker in self._invokers.values():
             invoker.abort(invocation_id)
 
+    def abort_all(self) -> None:
+        """Abort every live attempt of every invoker."""
+        for invoker in self._invokers.values():
+            invoker.abort_all()
+
     async def close(self) -> None:
         """Close every invoker."""
         await asyncio.gather(*(invoker.close() for invoker in self._invokers.values()))
