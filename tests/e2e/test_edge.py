@@ -7,6 +7,7 @@ no new invocation; then that the server still serves (a bad request never wedges
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from wakeful.journal.ids import AwakeableRef, parse_awakeable_id
 
 _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
@@ -26,12 +29,14 @@ APP = Path(__file__).with_name("apps.py")
 TIMEOUT = 10.0
 
 Clients = tuple[httpx.Client, httpx.Client]
+_ROOTS: list[Path] = []
 
 
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
     """One server for the module: (ingress client, admin client)."""
     root = tmp_path_factory.mktemp("e2e-edge")
+    _ROOTS.append(root)
     process = WakefulProcess(
         app=f"{APP}:app",
         data_dir=root / "data",
@@ -191,3 +196,31 @@ def test_a_handler_send_a_million_days_ahead_is_scheduled(clients: Clients) -> N
     response = clients[0].post("/Echo/far_send", json=10**6)
     assert response.status_code == 200, response.text
     assert response.json() == "sent"
+
+
+def test_a_legacy_prom_1_id_leaves_the_invocation_waiting(clients: Clients) -> None:
+    """`prom_1…` with the index of a waiting awakeable is accepted (202) but, as in Restate
+    1.7, does not complete signal N: the journal is unchanged and the invocation still waits;
+    the `sign_1…` id then completes it."""
+    ingress, admin = clients
+    sent = ingress.post("/Approvals/request/send", json="contract")
+    assert sent.status_code == 202, sent.text
+    invocation_id = sent.json()["invocationId"]
+    published = _ROOTS[-1] / "traces" / "awakeables" / invocation_id
+    deadline = time.monotonic() + TIMEOUT
+    while not published.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sign_id = published.read_text()
+    ref = parse_awakeable_id(sign_id)
+    legacy = str(AwakeableRef(ref.invocation_id, "entry", ref.index))
+    assert legacy.startswith("prom_1")
+    before = admin.get(f"/invocations/{invocation_id}").json()["journal"]
+
+    response = ingress.post(f"/restate/awakeables/{legacy}/resolve", json="approved")
+    assert response.status_code == 202, response.text
+    assert admin.get(f"/invocations/{invocation_id}").json()["journal"] == before
+    assert ingress.get(f"/restate/invocation/{invocation_id}/output").status_code == 470
+
+    assert ingress.post(f"/restate/awakeables/{sign_id}/resolve", json="no").status_code == 202
+    answer = ingress.get(f"/restate/invocation/{invocation_id}/attach")
+    assert answer.json() == {"doc": "contract", "verdict": "no"}

@@ -71,6 +71,8 @@ def on_command(
                 ref = parse_awakeable_id(awakeable_id)
             except InvalidIdError:
                 return  # the SDK validates ids when the command is made; never fail a batch
+            if ref.kind != "signal":
+                return  # a legacy `prom_1…` id names a journal entry, not signal N: see ingress
             out.follow_ups.append(DeliverSignal(ref.invocation_id, ref.index, result, now_ms))
         case SetStateCommand(name=name, value=value) if inv.kind.writes_state:
             state.set_state(_key(inv), name, value)

@@ -164,6 +164,14 @@ class IngressApp:
             result = Result(value=body)
         else:
             result = Result(failure=Failure(500, body.decode("utf-8", errors="replace")))
+        if ref.kind != "signal":
+            # A legacy `prom_1…` id names a journal entry of a protocol <= 3 journal. Restate
+            # 1.7 routes it as a completion of that index, which in a journal of today's
+            # protocol is no awakeable at all: the invocation keeps waiting. Signal N is not
+            # what the id means, so nothing is delivered.
+            log.warning("ignored a completion of legacy awakeable id %s", awakeable_id)
+            await send_bytes(send, 202, b"")
+            return
         # Unknown or finished targets are accepted and the signal dropped, as Restate does.
         await self.router.submit(
             DeliverSignal(ref.invocation_id, ref.index, result, self.clock.now_ms())
