@@ -210,6 +210,7 @@ class InProcessInvoker:
             load_state,
             kind.writes_state,
         )
+        ctx.clock = self.clock  # durable timers and ctx.time() read the server's clock
         self._post(await self._attempt(effect, handler, machine, ctx))
 
     def _record(self, effect: StartAttempt) -> HandlerRecord | None:
