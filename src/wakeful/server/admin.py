@@ -11,6 +11,7 @@ from wakeful.engine.model import Invocation, Status
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
+from wakeful.server.deployments_api import DeploymentsApi
 from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
 from wakeful.server.runtime import Runtime
 
@@ -22,6 +23,7 @@ class AdminApp:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.deployments = DeploymentsApi(runtime.deployments)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -30,21 +32,21 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
-            await self._route(scope, send)
+            await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
         except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
             await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
 
-    async def _route(self, scope: Scope, send: Send) -> None:
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if await self.deployments.route(parts, method, query, receive, send):
+            return
         match parts:
             case ["health"]:
                 await send_json(send, 200, {})
-            case ["services"] if method == "GET":
-                await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":
                 await send_json(send, 200, await self._list(query))
             case ["invocations", iid] if method == "GET":
@@ -58,22 +60,10 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
-            case ["services" | "invocations" | "health", *_]:
+            case ["services" | "invocations" | "health" | "deployments", *_]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
-
-    def _services(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": service.name,
-                "ty": {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}[
-                    service.kind
-                ],
-                "handlers": [{"name": h.name, "ty": h.kind} for h in service.handlers.values()],
-            }
-            for service in self.runtime.app.services.values()
-        ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         status = None

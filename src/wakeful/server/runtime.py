@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from wakeful.deployments.registry import DeploymentRegistry
+from wakeful.deployments.store import DeploymentStore
 from wakeful.engine.effects import (
     AbortAttempt,
     Effect,
@@ -22,6 +24,7 @@ from wakeful.engine.events import PurgeExpired, RecoverInvocation, TimerFired
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.invoker.remote import RemoteInvoker
 from wakeful.sdk.app import App
 from wakeful.server.leader import PartitionLeader
 from wakeful.storage.api import Store
@@ -69,6 +72,16 @@ class Runtime:
             load_state=self.store.load_state,
             settings=InvokerSettings(settings.inactivity_timeout),
         )
+        self.deployments = DeploymentRegistry(
+            app, DeploymentStore(settings.data_dir / "deployments.sqlite")
+        )
+        self.remote = RemoteInvoker(
+            self.deployments,
+            post=self.leader.post,
+            load_journal=self.store.load_journal,
+            load_state=self.store.load_state,
+            handler_kind=self._handler_kind,
+        )
         self._timer_wake = asyncio.Event()
         self._purge_wake = asyncio.Event()
         self._next_expiry_ms: int | None = None
@@ -109,6 +122,7 @@ class Runtime:
     async def start(self) -> None:
         """Open the store, start the leader, timers and purge; recover in the background."""
         await self.store.open()
+        self.deployments.open()
         self.leader.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -123,8 +137,10 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.invoker.close()
+        await self.remote.close()
         await self.leader.stop()
         await self.store.close()
+        self.deployments.close()
 
     async def _recover(self) -> None:
         """Start a new attempt for every invocation that was running when the process stopped.
@@ -150,11 +166,16 @@ class Runtime:
         for effect in effects:
             match effect:
                 case StartAttempt():
-                    self.invoker.start(effect)
+                    if self.remote.serves(effect.target):
+                        self.remote.start(effect)
+                    else:
+                        self.invoker.start(effect)
                 case EntriesAppended():
                     self.invoker.deliver(effect)
+                    self.remote.deliver(effect)
                 case AbortAttempt(invocation_id=iid):
                     self.invoker.abort(iid)
+                    self.remote.abort(iid)
                 case InvocationFinished(expires_at_ms=expires) if expires is not None:
                     if self._next_expiry_ms is None or expires < self._next_expiry_ms:
                         self._next_expiry_ms = expires
