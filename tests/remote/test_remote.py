@@ -191,7 +191,7 @@ def test_deployment_admin_api(world: tuple[WakefulProcess, Endpoint], tmp_path: 
     service = httpx.get(f"{server.admin_url}/services/RemoteReview", timeout=10).json()
     assert service["deployment_id"] == mine["id"]
     local = httpx.get(f"{server.admin_url}/services/LocalGreeter", timeout=10).json()
-    assert local["deployment_id"] is None
+    assert local["deployment_id"] == "in-process"
     bad = httpx.post(f"{server.admin_url}/deployments", json={"uri": "nope"}, timeout=10)
     assert bad.status_code == 400
     assert "uri" in bad.json()["message"]

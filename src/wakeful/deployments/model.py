@@ -6,8 +6,8 @@ import secrets
 
 import msgspec
 
-from wakeful.protocol.discovery import EndpointManifest
 from wakeful.protocol.version import choose_version
+from wakeful.registry.manifest import EndpointManifest
 
 __all__ = ["Deployment", "new_deployment_id"]
 
@@ -37,7 +37,9 @@ class Deployment(msgspec.Struct, frozen=True):
     @property
     def protocol_version(self) -> int:
         """The service protocol version every invocation on it speaks."""
-        return choose_version(self.manifest.minProtocolVersion, self.manifest.maxProtocolVersion)
+        return choose_version(
+            self.manifest.min_protocol_version, self.manifest.max_protocol_version
+        )
 
     @property
     def service_names(self) -> list[str]:

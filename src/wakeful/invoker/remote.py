@@ -23,7 +23,7 @@ from datetime import timedelta
 import httpx
 
 from wakeful.deployments.model import Deployment
-from wakeful.deployments.registry import DeploymentRegistry
+from wakeful.deployments.registry import Deployments
 from wakeful.engine.effects import EntriesAppended, StartAttempt
 from wakeful.engine.events import AttemptFailed, Event
 from wakeful.engine.model import HandlerKind, ObjectKey, Target
@@ -52,7 +52,7 @@ class RemoteInvoker:
 
     def __init__(
         self,
-        registry: DeploymentRegistry,
+        deployments: Deployments,
         *,
         post: Callable[[Event], None],
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
@@ -60,7 +60,7 @@ class RemoteInvoker:
         handler_kind: Callable[[Target], HandlerKind | None],
         settings: RemoteSettings | None = None,
     ) -> None:
-        self.registry = registry
+        self.deployments = deployments
         self.settings = settings or RemoteSettings()
         self._post = post
         self._load_journal = load_journal
@@ -73,10 +73,6 @@ class RemoteInvoker:
     def running(self) -> int:
         """How many remote attempts are in flight."""
         return len(self._live)
-
-    def serves(self, target: Target) -> bool:
-        """True when `target`'s service lives on a registered deployment."""
-        return self.registry.target(target.service) is not None
 
     def start(self, effect: StartAttempt) -> None:
         """Start an attempt (the engine already made it the current one)."""
@@ -95,6 +91,11 @@ class RemoteInvoker:
         live = self._live.pop(invocation_id, None)
         if live is not None:
             live[1].cancel()
+
+    def abort_all(self) -> None:
+        """Stop every live attempt (their invocations are recovered)."""
+        for invocation_id in list(self._live):
+            self.abort(invocation_id)
 
     async def close(self) -> None:
         """Abort every attempt and close the connections."""
@@ -120,11 +121,11 @@ class RemoteInvoker:
 
     async def _deployment(self, effect: StartAttempt, first: bool) -> Deployment | None:
         iid = effect.invocation_id.to_bytes()
-        store = self.registry.store
+        store = self.deployments.store
         pinned = await store.pinned(iid)
-        if pinned is not None and pinned in self.registry.deployments:
-            return self.registry.deployments[pinned]
-        deployment = self.registry.target(effect.target.service)
+        if pinned is not None and pinned in self.deployments.deployments:
+            return self.deployments.deployments[pinned]
+        deployment = self.deployments.serving(effect.target.service)
         if deployment is not None and first:
             await store.pin(iid, deployment.id)
         return deployment

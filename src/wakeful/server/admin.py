@@ -1,21 +1,33 @@
-"""The admin API (port 9070): health, services, invocations (list, describe, resume)."""
+"""The admin API (port 9070): health, deployments and services, invocations (list, describe,
+resume)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
 from wakeful.engine.model import Invocation, Status
-from wakeful.errors import InvalidIdError
+from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
 from wakeful.server.deployments_api import DeploymentsApi
-from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
+from wakeful.server.http import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    check_headers,
+    lifespan,
+    send_error,
+    send_json,
+)
 from wakeful.server.runtime import Runtime
 
 __all__ = ["AdminApp"]
+
+MAX_LIST_LIMIT = 100_000
+DEFAULT_LIST_LIMIT = 100
 
 
 class AdminApp:
@@ -32,21 +44,28 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
+            check_headers(scope)
             await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
+        except EngineUnavailableError as e:
+            await send_json(send, 503, {"message": str(e)})
         except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
             await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         if await self.deployments.route(parts, method, query, receive, send):
             return
         match parts:
             case ["health"]:
-                await send_json(send, 200, {})
+                problem = self.runtime.health()
+                if problem is None:
+                    await send_json(send, 200, {})
+                else:
+                    await send_json(send, 503, {"message": problem})
             case ["invocations"] if method == "GET":
                 await send_json(send, 200, await self._list(query))
             case ["invocations", iid] if method == "GET":
@@ -73,7 +92,7 @@ class AdminApp:
             if not matching:
                 raise HttpError(400, f"unknown status {label!r}")
             status = int(matching[0])
-        limit = int(query.get("limit", ["100"])[0])
+        limit = _limit(query)
         rows = await self.runtime.store.list_invocations(status, limit)
         return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
 
@@ -89,7 +108,7 @@ class AdminApp:
     async def _terminate(
         self, iid: InvocationId, op: str, send: Send, deprecated: bool = False
     ) -> None:
-        now = int(time.time() * 1000)
+        now = self.runtime.clock.now_ms()
         event: Cancel | Kill | Purge
         if op == "cancel":
             event = Cancel(iid, now)
@@ -97,7 +116,7 @@ class AdminApp:
             event = Kill(iid, now)
         else:
             event = Purge(iid, now)
-        outcome = await self.runtime.leader.submit(event)
+        outcome = await self.runtime.router.submit(event)
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")
@@ -113,7 +132,9 @@ class AdminApp:
         await send_json(send, code, {"invocationId": str(iid)})
 
     async def _resume(self, iid: InvocationId, send: Send) -> None:
-        outcome = await self.runtime.leader.submit(ResumeInvocation(iid, int(time.time() * 1000)))
+        outcome = await self.runtime.router.submit(
+            ResumeInvocation(iid, self.runtime.clock.now_ms())
+        )
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")
@@ -126,6 +147,22 @@ _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
 )
+
+
+def _limit(query: dict[str, list[str]]) -> int:
+    """The `limit` query parameter: a whole number from 1 to MAX_LIST_LIMIT."""
+    if "limit" not in query:
+        return DEFAULT_LIST_LIMIT
+    text = query["limit"][0].strip()
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 9
+        or not 1 <= int(text) <= MAX_LIST_LIMIT
+    ):
+        raise HttpError(
+            400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
+        )
+    return int(text)
 
 
 def _parse(text: str) -> InvocationId:

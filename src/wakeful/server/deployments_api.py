@@ -7,21 +7,29 @@ unchanged without `force`, services replaced with it), `GET /deployments[/{id}]`
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from wakeful.deployments.model import Deployment
-from wakeful.deployments.registry import DeploymentRegistry, RegistrationError
-from wakeful.sdk.app import AnyService
+from wakeful.deployments.registry import Deployments, RegistrationError
+from wakeful.engine.model import HandlerKind
+from wakeful.protocol.discovery import is_bidi
+from wakeful.registry import HandlerRecord, ServiceRecord
 from wakeful.server.http import HttpError, Receive, Send, read_body, send_json
 
 __all__ = ["DeploymentsApi"]
 
-_SERVICE_TY = {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}
-_HANDLER_TY = {"exclusive": "Exclusive", "shared": "Shared", "workflow": "Workflow"}
+_SERVICE_TY = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}
+_HANDLER_TY = {
+    HandlerKind.SERVICE: None,
+    HandlerKind.EXCLUSIVE: "Exclusive",
+    HandlerKind.SHARED: "Shared",
+    HandlerKind.WORKFLOW: "Workflow",
+    HandlerKind.WORKFLOW_SHARED: "Shared",
+}
 
 
 class _Register(msgspec.Struct, forbid_unknown_fields=False):
@@ -57,10 +65,9 @@ def _parse_register(body: bytes) -> _Register:
     return request
 
 
-def _duration(value: timedelta | None) -> str | None:
-    if value is None:
+def _duration(ms: int | None) -> str | None:
+    if ms is None:
         return None
-    ms = int(value.total_seconds() * 1000)
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
@@ -68,67 +75,66 @@ def _time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-def service_metadata(service: AnyService, deployment: Deployment | None) -> dict[str, Any]:
-    """A service as `GET /services/{name}` describes it."""
-    handlers = []
-    for h in service.handlers.values():
-        entry: dict[str, Any] = {
-            "name": h.name,
-            "ty": _HANDLER_TY.get(h.kind or "") if service.kind != "service" else None,
-            "input_description": h.io.accept,
-            "output_description": h.io.content_type,
-            "public": not h.ingress_private,
-        }
-        if h.metadata:
-            entry["metadata"] = h.metadata
-        handlers.append(entry)
-    first = next(iter(service.handlers.values()), None)
+def _handler_metadata(h: HandlerRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": h.name,
+        "ty": _HANDLER_TY[h.kind],
+        "input_description": h.input.content_type or "none",
+        "output_description": h.output.content_type or "none",
+        "public": h.public,
+    }
+    for key, value in (
+        ("inactivity_timeout", _duration(h.inactivity_timeout_ms)),
+        ("abort_timeout", _duration(h.abort_timeout_ms)),
+        ("idempotency_retention", _duration(h.idempotency_retention_ms)),
+        ("workflow_completion_retention", _duration(h.workflow_retention_ms)),
+        ("documentation", h.documentation),
+    ):
+        if value is not None:
+            out[key] = value
+    if h.metadata:
+        out["metadata"] = dict(h.metadata)
+    return out
+
+
+def service_metadata(service: ServiceRecord) -> dict[str, Any]:
+    """A service as `GET /services/{name}` describes it (`deployment_id` is `in-process` for
+    the application's own services)."""
     out: dict[str, Any] = {
         "name": service.name,
-        "ty": _SERVICE_TY[service.kind],
-        "handlers": handlers,
-        "deployment_id": deployment.id if deployment is not None else None,
+        "ty": _SERVICE_TY[service.ty],
+        "handlers": [_handler_metadata(h) for h in service.handlers.values()],
+        "deployment_id": service.deployment,
         "revision": 1,
-        "public": not (first is not None and first.ingress_private),
-        "idempotency_retention": _duration(service.idempotency_retention) or "1day",
+        "public": service.public,
     }
-    if service.inactivity_timeout is not None:
-        out["inactivity_timeout"] = _duration(service.inactivity_timeout)
-    if deployment is not None:
-        manifest = next(s for s in deployment.manifest.services if s.name == service.name)
-        if manifest.inactivityTimeout is not None:
-            out["inactivity_timeout"] = f"{manifest.inactivityTimeout}ms"
-        if manifest.abortTimeout is not None:
-            out["abort_timeout"] = f"{manifest.abortTimeout}ms"
-        if manifest.documentation:
-            out["documentation"] = manifest.documentation
+    if service.documentation:
+        out["documentation"] = service.documentation
+    if service.metadata:
+        out["metadata"] = dict(service.metadata)
     return out
 
 
 class DeploymentsApi:
     """The deployment and service routes of the admin API."""
 
-    def __init__(self, registry: DeploymentRegistry) -> None:
-        self.registry = registry
+    def __init__(self, deployments: Deployments) -> None:
+        self.deployments = deployments
+        self.registry = deployments.registry
 
     def _services_of(self, deployment: Deployment) -> list[dict[str, Any]]:
-        services = []
-        for name in deployment.service_names:
-            service = self.registry.app.service(name)
-            if service is not None and self.registry.target(name) is deployment:
-                services.append(service_metadata(service, deployment))
-        return services
+        return [service_metadata(s) for s in self.registry if s.deployment == deployment.id]
 
     def _summary(self, deployment: Deployment, detailed: bool) -> dict[str, Any]:
         manifest = deployment.manifest
         out: dict[str, Any] = {
             "id": deployment.id,
             "uri": deployment.uri,
-            "protocol_type": "BidiStream" if manifest.bidi else "RequestResponse",
+            "protocol_type": "BidiStream" if is_bidi(manifest) else "RequestResponse",
             "http_version": "HTTP/1.1" if deployment.use_http_11 else "HTTP/2.0",
             "created_at": _time(deployment.created_at_ms),
-            "min_protocol_version": manifest.minProtocolVersion,
-            "max_protocol_version": manifest.maxProtocolVersion,
+            "min_protocol_version": manifest.min_protocol_version,
+            "max_protocol_version": manifest.max_protocol_version,
         }
         if deployment.additional_headers:
             out["additional_headers"] = deployment.additional_headers
@@ -136,20 +142,15 @@ class DeploymentsApi:
             out["services"] = self._services_of(deployment)
         else:
             out["services"] = [
-                {"name": n, "revision": 1}
-                for n in deployment.service_names
-                if self.registry.target(n) is deployment
+                {"name": s.name, "revision": 1}
+                for s in self.registry
+                if s.deployment == deployment.id
             ]
         return out
 
     def list_services(self) -> dict[str, Any]:
         """`GET /services`: every service, in-process and remote."""
-        return {
-            "services": [
-                service_metadata(s, self.registry.target(s.name))
-                for s in self.registry.app.services.values()
-            ]
-        }
+        return {"services": [service_metadata(s) for s in self.registry]}
 
     async def route(
         self,
@@ -165,7 +166,7 @@ class DeploymentsApi:
                 await self._register(receive, send)
             case ["deployments"] if method == "GET":
                 deployments = sorted(
-                    self.registry.deployments.values(), key=lambda d: d.created_at_ms
+                    self.deployments.deployments.values(), key=lambda d: d.created_at_ms
                 )
                 await send_json(
                     send, 200, {"deployments": [self._summary(d, False) for d in deployments]}
@@ -185,16 +186,16 @@ class DeploymentsApi:
             case ["services"] if method == "GET":
                 await send_json(send, 200, self.list_services())
             case ["services", name] if method == "GET":
-                service = self.registry.app.service(name)
+                service = self.registry.service(name)
                 if service is None:
                     raise HttpError(404, f"The requested service '{name}' does not exist", "admin")
-                await send_json(send, 200, service_metadata(service, self.registry.target(name)))
+                await send_json(send, 200, service_metadata(service))
             case _:
                 return False
         return True
 
     def _get(self, deployment_id: str) -> Deployment:
-        deployment = self.registry.deployments.get(deployment_id)
+        deployment = self.deployments.deployments.get(deployment_id)
         if deployment is None:
             raise HttpError(
                 404, f"The requested deployment '{deployment_id}' does not exist", "admin"
@@ -204,7 +205,7 @@ class DeploymentsApi:
     async def _register(self, receive: Receive, send: Send) -> None:
         request = _parse_register(await read_body(receive, 1024 * 1024))
         try:
-            outcome, deployment = await self.registry.register(
+            outcome, deployment = await self.deployments.register(
                 request.uri,
                 request.additional_headers or {},
                 request.use_http_11,
@@ -220,8 +221,8 @@ class DeploymentsApi:
         body = {
             "id": deployment.id,
             "services": self._services_of(deployment),
-            "min_protocol_version": manifest.minProtocolVersion,
-            "max_protocol_version": manifest.maxProtocolVersion,
+            "min_protocol_version": manifest.min_protocol_version,
+            "max_protocol_version": manifest.max_protocol_version,
         }
         status = 201 if outcome == "created" else 200
         location = [(b"location", f"deployments/{deployment.id}".encode())]
@@ -235,5 +236,5 @@ class DeploymentsApi:
                 "graceful deployment deletion is not supported; delete with ?force=true",
                 "admin",
             )
-        await self.registry.delete(deployment_id)
+        await self.deployments.delete(deployment_id)
         await send_json(send, 202, {})
