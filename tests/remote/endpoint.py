@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import restate
 from hypercorn.asyncio import serve
@@ -90,6 +92,22 @@ async def steps(ctx: Context, n: int) -> int:
     for i in range(n):
         total += await ctx.run_typed(f"step {i}", lambda i=i: i + 1)
     return total
+
+
+def _second_step(tag: str) -> str:
+    """Hangs the first time it runs (the test kills the endpoint then), returns afterwards."""
+    record_run(f"{tag} second")
+    if RUNS_FILE and Path(RUNS_FILE).read_text().count(f"{tag} second\n") == 1:
+        time.sleep(60)
+    return "second"
+
+
+@approvals.handler()
+async def crashy(ctx: Context, tag: str) -> str:
+    """Two steps; the endpoint is killed while the second one runs for the first time."""
+    first = await ctx.run_typed("first", record_run, label=f"{tag} first")
+    second = await ctx.run_typed("second", _second_step, tag=tag)
+    return f"{first} {second}"
 
 
 counter = VirtualObject("RemoteCounter")
