@@ -12,17 +12,27 @@ from pathlib import Path
 import httpx
 from tests.support.server import free_port
 
-__all__ = ["Endpoint", "awakeable_of", "register", "runs", "wait_for"]
+__all__ = ["Endpoint", "awakeable_of", "register", "runs", "ts_program", "wait_for"]
 
 ENDPOINT = Path(__file__).with_name("endpoint.py")
+TS_DIR = Path(__file__).with_name("ts")
+ROOT = Path(__file__).parents[2]
+
+
+def ts_program() -> list[str]:
+    """The TypeScript endpoint's command line; installs Node 22 and the SDK first if needed."""
+    subprocess.run([str(ROOT / "scripts" / "install-ts-endpoint")], check=True)
+    return [str(TS_DIR / "node_modules" / ".bin" / "node"), str(TS_DIR / "endpoint.mjs")]
 
 
 @dataclass
 class Endpoint:
-    """`endpoint.py PORT MODE` as a child process (MODE `h2c` or `http1`)."""
+    """`endpoint.py PORT MODE` (or another program taking the same arguments) as a child
+    process (MODE `h2c` or `http1`)."""
 
     mode: str
     runs_file: Path
+    program: list[str] = field(default_factory=lambda: [sys.executable, str(ENDPOINT)])
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -40,7 +50,7 @@ class Endpoint:
         """Start it and wait until it answers discovery."""
         with self.runs_file.with_suffix(f".{self.port}.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(ENDPOINT), str(self.port), self.mode],
+                [*self.program, str(self.port), self.mode],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={"RUNS_FILE": str(self.runs_file), "PATH": "/usr/bin:/bin"},
