@@ -141,8 +141,11 @@ class RemoteAttempt:
             raise ProtocolViolation(f"{type_.name} after the end of the stream")
         try:
             self.closed = self._on_message(type_, msg)
-        except (ProtocolViolation, Unsupported) as e:
+        except ProtocolViolation as e:  # retried, like Restate does with code 571
             self.closed = self.failed(Failure(e.code, str(e)), keep_entries=False)
+        except Unsupported as e:  # retrying cannot help: the invocation fails (as in-process)
+            result = Result(failure=Failure(e.code, str(e)))
+            self.closed = AttemptCompleted(self.invocation_id, self.attempt, [], result, _now_ms())
         return self.closed
 
     def _on_message(self, type_: MessageType, msg: Any) -> Event | None:
