@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from wakeful.clock import SYSTEM_CLOCK, Clock
+from wakeful.engine.commands import callee_id
+from wakeful.engine.model import Target
 from wakeful.errors import InvalidIdError, TerminalError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
@@ -16,7 +18,7 @@ from wakeful.journal.entries import (
     SendSignalCommand,
     SleepCommand,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, partition_key_for
+from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
 from wakeful.journal.limits import latest_time_error
 from wakeful.sdk.context import (
     HandlerType,
@@ -69,15 +71,11 @@ class CallsMixin:
     def _callee_id(
         self, service: str, handler: str, key: str | None, idem: str | None, workflow_run: bool
     ) -> InvocationId:
-        if workflow_run and key is not None:
-            return InvocationId.for_workflow(service, key)  # run once per workflow key
-        if idem is not None:
-            return InvocationId.for_idempotency_key(service, handler, key, idem)
-        # Derived from this invocation and the call's position: the same on every replay.
+        # The engine's derivation, from this invocation and the call's position: the same on
+        # every replay, and the id the engine invokes.
+        target = Target(service, handler, key)
         index = self.machine.next_command_index
-        parts: list[str | bytes] = [self.invocation_id.to_bytes(), str(index)]
-        partition = partition_key_for(key) if key is not None else self.invocation_id.partition_key
-        return InvocationId.deterministic("call", parts, partition)
+        return callee_id(self.invocation_id, index, target, idem, workflow_run)
 
     def _call(
         self,
