@@ -74,6 +74,8 @@ class ProgressTransitions(NotificationTransitions):
     def _suspend(self, handles: list[Handle], mode: Await) -> None:
         if mode is Await.ALL:  # wake only once the last missing one arrives
             handles = [h for h in handles if h not in self.results]
+        # Named signals (str handles) have no place in `Waiting` yet: the engine records
+        # completion ids and signal indexes only.
         ints = [h for h in handles if isinstance(h, int)]
         signals = {-h for h in ints if h < 0}
         if not self.cancelled:
