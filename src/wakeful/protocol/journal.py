@@ -93,7 +93,9 @@ def result_of(message: Any, oneof: str = "result") -> Result:
     if which is None or which == "void":
         return Result(value=None)
     if which in ("value", "completion_value"):
-        return Result(value=bytes(getattr(message, which).content))
+        value = getattr(message, which)
+        # ProposeRunCompletion carries raw bytes, the other messages a `Value`.
+        return Result(value=bytes(value if isinstance(value, bytes) else value.content))
     if which in ("failure", "completion_failure"):
         return Result(failure=failure_of(getattr(message, which)))
     raise ProtocolViolation(f"unexpected result variant {which!r}")

@@ -35,7 +35,9 @@ from wakeful.sdk.futures import (
 )
 from wakeful.sdk.serde import BytesSerde, DefaultSerde, Serde
 from wakeful.sdk.service import handler_of
-from wakeful.vm.machine import AttemptMachine, completion_handle
+from wakeful.vm.handles import completion_handle
+from wakeful.vm.machine import ReplayMachine
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["CallsMixin"]
 
@@ -49,7 +51,8 @@ _CANCELLED = Result(failure=Failure(409, "cancelled"))
 class CallsMixin:
     """Calls between handlers, durable timers and cancellation, for `AttemptContext`."""
 
-    machine: AttemptMachine
+    machine: ReplayMachine
+    pump: AttemptPump
     invocation_id: InvocationId
     _children: list[str]
     clock: Clock = SYSTEM_CLOCK  # the invoker sets the server's (a test's virtual clock)
@@ -61,7 +64,7 @@ class CallsMixin:
         wake_up_at = _time_after(self.clock.now_ms(), delta, "sleep")
         cid = self.machine.allocate_completion_id()
         self.machine.command(SleepCommand(wake_up_at, cid, name))
-        return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
+        return DurableSleepFuture(self.pump, completion_handle(cid), DefaultSerde())
 
     # -- calls -------------------------------------------------------------------------
 
@@ -103,7 +106,7 @@ class CallsMixin:
         callee_text = str(callee)
         self._children.append(callee_text)
         return DurableCallFuture(
-            self.machine, completion_handle(cid), serde, callee_text, self.cancel_invocation
+            self.pump, completion_handle(cid), serde, callee_text, self.cancel_invocation
         )
 
     def _send(
@@ -279,7 +282,7 @@ class CallsMixin:
             serde = serde.with_maybe_type(type_hint)
         cid = self.machine.allocate_completion_id()
         self.machine.command(AttachInvocationCommand(target.to_bytes(), cid))
-        return DurableFuture(self.machine, completion_handle(cid), serde)
+        return DurableFuture(self.pump, completion_handle(cid), serde)
 
     def _cancel_children(self) -> None:
         """Propagate a cancellation to the calls this invocation made."""
