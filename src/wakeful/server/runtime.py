@@ -99,6 +99,7 @@ class Runtime:
             self.registry,
             DeploymentStore(settings.data_dir / "deployments.sqlite"),
             on_bind=self._deployment_bound,
+            clock=clock,
         )
         self.remote = RemoteInvoker(
             self.deployments,
@@ -106,6 +107,7 @@ class Runtime:
             load_journal=self.store.load_journal,
             load_state=self.store.load_state,
             handler_kind=self.registry.handler_kind,
+            clock=clock,
         )
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
