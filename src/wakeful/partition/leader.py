@@ -253,6 +253,7 @@ class PartitionLeader:
         self._inflight: list[_Item] = []
         self._held: list[Event] = []  # posted events of failed batches, posted again once healthy
         self._prober: asyncio.Task[None] | None = None
+        self._reposter: asyncio.Task[None] | None = None
         self._crash = CrashPoint.from_env()
         self.failure: str | None = None  # why the store cannot be written, while it cannot
         self.failed_batches = 0
@@ -303,11 +304,11 @@ class PartitionLeader:
 
     async def stop(self) -> None:
         """Stop the loop (events still queued are dropped; nothing was promised for them)."""
-        for task in (self._task, self._prober):
+        for task in (self._task, self._prober, self._reposter):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._task = self._prober = None
+        self._task = self._prober = self._reposter = None
 
     def reset(self, reason: str) -> None:
         """Forget what memory holds after the loop died: the batch it was in fails, the cache
@@ -454,7 +455,15 @@ class PartitionLeader:
             self._hold(event)
 
     def _hold(self, event: Event) -> None:
+        """Post `event` again later: once the store is healthy again, or, if it is (the event
+        itself could not be stored), after a pause, so that an event that always fails
+        cannot spin the leader."""
         self._held.append(event)
+        if self.failure is None and (self._reposter is None or self._reposter.done()):
+            self._reposter = asyncio.get_running_loop().create_task(self._post_held_later())
+
+    async def _post_held_later(self) -> None:
+        await self.clock.sleep_until(self.clock.now_ms() + PROBE_INTERVAL_MS)
         if self.failure is None:
             self._post_held()
 
