@@ -3,12 +3,10 @@ and a step body runs twice only where its result was not durable (real `wakeful 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from tests.partition.apps import APP, TRACES_ENV, runs
-from tests.support.server import WakefulProcess
+from tests.support.server import ServerFactory, WakefulProcess
 
 from wakeful.partition.crashpoints import ENV, POINTS
 
@@ -24,12 +22,12 @@ def _call(server: WakefulProcess, n: int) -> httpx.Response:
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_kill_at_crash_point_loses_nothing_answered(tmp_path: Path, point: str) -> None:
+def test_kill_at_crash_point_loses_nothing_answered(serve: ServerFactory, point: str) -> None:
     """Calls answered before the kill keep their results; the call cut off completes after the
     restart; only its steps may have run twice."""
-    env = {TRACES_ENV: str(tmp_path)}
-    data = tmp_path / "data"
-    server = WakefulProcess(APP, data, env={**env, ENV: f"{point}:{CRASH_AFTER}"}).start()
+    server = serve(
+        APP, traces_env=TRACES_ENV, inactivity_timeout="1s", env={ENV: f"{point}:{CRASH_AFTER}"}
+    )
     answered: dict[int, str] = {}
     cut_off = None
     for n in range(50):
@@ -43,20 +41,18 @@ def test_kill_at_crash_point_loses_nothing_answered(tmp_path: Path, point: str) 
     assert cut_off is not None, "the crash point was never reached"
     assert server.process is not None
     assert server.process.wait(10) == -9  # SIGKILL, as a power cut
-    server.process = None
     assert answered, "the crash came before any call was answered"
-    server = WakefulProcess(APP, data, env=env).start()
-    try:
-        for n, value in answered.items():
-            output = httpx.get(f"{server.url}/restate/invocation/Steps/twice/k{n}/output")
-            assert output.status_code == 200, output.text
-            assert output.json() == value
-        retried = _call(server, cut_off)  # the client retries the call it got no answer for
-        assert retried.status_code == 200
-        assert retried.json() == f"{cut_off}:ab"
-    finally:
-        server.stop()
-    counts = runs(tmp_path)
+    server.process = None
+    del server.env[ENV]
+    server.start()  # the same data directory, not armed this time
+    for n, value in answered.items():
+        output = httpx.get(f"{server.url}/restate/invocation/Steps/twice/k{n}/output")
+        assert output.status_code == 200, output.text
+        assert output.json() == value
+    retried = _call(server, cut_off)  # the client retries the call it got no answer for
+    assert retried.status_code == 200
+    assert retried.json() == f"{cut_off}:ab"
+    counts = runs(server.traces_dir)
     for n in answered:
         assert counts[(n, "a")] == 1
         assert counts[(n, "b")] == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.partition.apps import APP, TRACES_ENV
-from tests.support.server import WakefulProcess, free_port
+from tests.support.server import ServerFactory, free_port
 
 
 def _serve(data_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -40,22 +40,22 @@ def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+def test_second_server_on_the_same_data_dir_is_refused(
+    serve: ServerFactory, tmp_path: Path
+) -> None:
     """A second `wakeful serve` on a data dir in use exits non-zero naming the holder's pid,
-    and the first one keeps serving."""
-    first = WakefulProcess(APP, tmp_path / "data", env={TRACES_ENV: str(tmp_path)}).start()
-    try:
-        assert first.process is not None
-        line = _one_line_error(_serve(tmp_path / "data", tmp_path))
-        assert f"pid {first.process.pid}" in line
-        assert "in use" in line
-        answer = httpx.post(f"{first.url}/Echo/say", json="still here", timeout=10)
-        assert answer.json() == "still here"
-    finally:
-        first.kill()
-    # kill -9 leaves no stale lock: the next server starts.
-    second = WakefulProcess(APP, tmp_path / "data", env={TRACES_ENV: str(tmp_path)}).start()
-    second.stop()
+    and the first one keeps serving; kill -9 leaves no stale lock behind."""
+    first = serve(APP, traces_env=TRACES_ENV)
+    assert first.process is not None
+    line = _one_line_error(_serve(first.data_dir, tmp_path))
+    assert f"pid {first.process.pid}" in line
+    assert "in use" in line
+    answer = httpx.post(f"{first.url}/Echo/say", json="still here", timeout=10)
+    assert answer.json() == "still here"
+    first.kill()
+    first.start()  # the same data directory
+    again = httpx.post(f"{first.url}/Echo/say", json="again", timeout=10)
+    assert again.json() == "again"
 
 
 def test_data_dir_under_a_file_is_a_one_line_error(tmp_path: Path) -> None:

@@ -4,16 +4,18 @@ space is freed, with no restart (real `wakeful serve`)."""
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.partition.apps import APP, TRACES_ENV
-from tests.support.server import WakefulProcess
+from tests.support.server import ServerFactory, WakefulProcess
 
 BIG = "x" * 400_000  # a body the journal cannot take without the write-ahead log growing
 
@@ -63,13 +65,17 @@ def _health(server: WakefulProcess) -> list[int]:
 
 
 def test_full_disk_answers_503_and_recovers_when_space_is_freed(
-    tmp_path: Path, small_disk: Path
+    serve: ServerFactory, tmp_path: Path, small_disk: Path
 ) -> None:
     """Requests get a JSON 503 naming the full disk, health turns 503; after the filler is
     deleted health is 200 again and the same request succeeds, on the same process."""
-    server = WakefulProcess(
-        APP, small_disk / "data", env={TRACES_ENV: str(tmp_path)}, log_dir=tmp_path
-    ).start()
+    server = serve(APP, traces_env=TRACES_ENV, start=False)
+    server.data_dir = small_disk / "data"  # the store on the small disk, the log off it
+    server.log_dir = tmp_path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # see ServerFactory.__call__
+        server.start()
+        gc.collect()
     try:
         before = httpx.post(f"{server.url}/Echo/say", json="before", timeout=10)
         assert before.status_code == 200

@@ -35,7 +35,7 @@ async def test_block_is_reported_once_with_the_task_and_lag_is_measured(
             await asyncio.sleep(0.6)
         assert watchdog.blocks == 1
         assert seen == ["blocking-task"]
-        assert 0.8 <= watchdog.max_lag_s < 3
+        assert 0.6 <= watchdog.max_lag_s < 3  # pinged up to one interval into the block
         assert watchdog.lag_s < 0.5
         messages = [r.getMessage() for r in caplog.records]
         assert any("blocked" in m and "the blocker" in m for m in messages)
