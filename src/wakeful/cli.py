@@ -101,6 +101,25 @@ def main() -> None:
 @click.option(
     "--max-body-size", default=32 * 1024 * 1024, show_default=True, help="Request body limit."
 )
+@click.option(
+    "--admin-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Admin API address (loopback unless you open it on purpose).",
+)
+@click.option(
+    "--admin-token",
+    envvar="WAKEFUL_ADMIN_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' on the admin API (env WAKEFUL_ADMIN_TOKEN).",
+)
+@click.option(
+    "--completion-token",
+    envvar="WAKEFUL_COMPLETION_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' to complete awakeables by id on the ingress "
+    "(env WAKEFUL_COMPLETION_TOKEN); signed links work without it.",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     app_spec: str,
@@ -116,6 +135,9 @@ def serve(
     retry_max_attempts: int,
     retry_on_max_attempts: str,
     max_body_size: int,
+    admin_host: str,
+    admin_token: str | None,
+    completion_token: str | None,
     log_level: str,
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite."""
@@ -142,7 +164,15 @@ def serve(
             on_max_attempts=retry_on_max_attempts,
         ),
     )
-    options = ServeOptions(host=host, port=port, admin_port=admin_port, body_limit=max_body_size)
+    options = ServeOptions(
+        host=host,
+        port=port,
+        admin_port=admin_port,
+        body_limit=max_body_size,
+        admin_host=admin_host,
+        admin_token=admin_token,
+        completion_token=completion_token,
+    )
     try:
         import uvloop
 
@@ -165,7 +195,46 @@ def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
 
 @main.group()
 def awakeables() -> None:
-    """Complete awakeables."""
+    """List and complete awakeables."""
+
+
+def _list_waits(kind: str, status: str, service: str | None, limit: int, admin: str) -> None:
+    params: dict[str, str | int] = {"status": status, "limit": limit}
+    if service:
+        params["service"] = service
+    rows = _request("GET", f"{admin}/{kind}", params=params).json()[kind]
+    for row in rows:
+        deadline = f"  until {row['deadline']}" if row["deadline"] else ""
+        description = f"  {row['description']}" if row["description"] else ""
+        click.echo(f"{row['id']}  {row['target']}  {row['created_at']}{deadline}{description}")
+
+
+_WAIT_STATUS = click.Choice(["pending", "completed", "closed"])
+
+
+@awakeables.command("list")
+@click.option("--status", type=_WAIT_STATUS, default="pending", show_default=True)
+@click.option("--service", default=None, help="Only this service's awakeables.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def list_awakeables(status: str, service: str | None, limit: int, admin: str) -> None:
+    """List awakeables (pending by default), newest first."""
+    _list_waits("awakeables", status, service, limit, admin)
+
+
+@main.group()
+def promises() -> None:
+    """List awaited workflow promises."""
+
+
+@promises.command("list")
+@click.option("--status", type=_WAIT_STATUS, default="pending", show_default=True)
+@click.option("--service", default=None, help="Only this workflow's promises.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def list_promises(status: str, service: str | None, limit: int, admin: str) -> None:
+    """List awaited workflow promises (pending by default), newest first."""
+    _list_waits("promises", status, service, limit, admin)
 
 
 @awakeables.command("resolve")

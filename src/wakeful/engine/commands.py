@@ -25,9 +25,11 @@ from wakeful.engine.model import (
     TimerKind,
 )
 from wakeful.engine.state import PartitionState
+from wakeful.engine.waits import awakeable_row, promise_row, promise_wait_id
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
+    AwakeableCommand,
     CallCommand,
     ClearAllStateCommand,
     ClearStateCommand,
@@ -43,7 +45,12 @@ from wakeful.journal.entries import (
     SetStateCommand,
     SleepCommand,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, parse_awakeable_id
+from wakeful.journal.ids import (
+    CANCEL_SIGNAL,
+    FIRST_AWAKEABLE_SIGNAL,
+    InvocationId,
+    parse_awakeable_id,
+)
 
 if TYPE_CHECKING:
     from wakeful.engine.machine import Applied, EngineConfig
@@ -76,6 +83,10 @@ def on_command(
             except InvalidIdError:
                 return  # the SDK validates ids when the command is made; never fail a batch
             out.follow_ups.append(DeliverSignal(ref.invocation_id, ref.index, result, now_ms))
+        case AwakeableCommand(signal_index=index):
+            if inv.awakeables is not None:
+                inv.awakeables = max(inv.awakeables, index - FIRST_AWAKEABLE_SIGNAL + 1)
+            state.put_wait(awakeable_row(iid, inv, entry, now_ms))
         case SetStateCommand(name=name, value=value) if inv.kind.writes_state:
             state.set_state(_key(inv), name, value)
         case ClearStateCommand(name=name) if inv.kind.writes_state:
@@ -85,6 +96,7 @@ def on_command(
         case SleepCommand(wake_up_at_ms=due, completion_id=cid):
             # Fenced by the invocation's creation time: see machine._generation.
             state.add_timer(Timer(due, iid, TimerKind.SLEEP, inv.created_at_ms, cid))
+            inv.sleeps[cid] = due
             out.effects.append(TimerScheduled(due))
         case CallCommand():
             _call(config, iid, inv, entry, now_ms, out)
@@ -106,6 +118,7 @@ def on_command(
             else:
                 record.listeners.append((iid.to_bytes(), cid))
                 state.put_promise(key, record)
+                state.put_wait(promise_row(iid, inv, entry, now_ms))
         case PeekPromiseCommand(name=name, completion_id=cid):
             peeked = state.promise(promise_key(inv, name))
             found = peeked.result if peeked is not None and peeked.result is not None else VOID
@@ -122,6 +135,7 @@ def on_command(
                         DeliverCompletion(listener_id, listener_cid, result, now_ms)
                     )
                 state.put_promise(key, PromiseRecord(result=result))
+                state.complete_wait(promise_wait_id(*key), now_ms, result)
                 answer = VOID
             out.follow_ups.append(DeliverCompletion(iid, cid, answer, now_ms))
         case _:

@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from wakeful.errors import InvalidIdError, SdkInternalBaseException, TerminalError
-from wakeful.journal.entries import CompleteAwakeableCommand, Failure, Result, RunCommand
+from wakeful.journal.entries import (
+    AwakeableCommand,
+    CompleteAwakeableCommand,
+    Failure,
+    Result,
+    RunCommand,
+)
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
 from wakeful.sdk.calls import CallsMixin
 from wakeful.sdk.context import (
@@ -24,6 +30,7 @@ from wakeful.sdk.context import (
     RunOptions,
 )
 from wakeful.sdk.futures import DurableFuture
+from wakeful.sdk.schemas import schema_of_serde
 from wakeful.sdk.serde import DefaultSerde, Serde
 from wakeful.vm.machine import AttemptMachine, completion_handle, signal_handle
 
@@ -201,10 +208,21 @@ class AttemptContext(CallsMixin, Context):
         self,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        *,
+        description: str | None = None,
     ) -> tuple[str, RestateDurableFuture[T]]:
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
         index = self.machine.allocate_signal_index()
+        if (
+            self.machine.command(
+                AwakeableCommand(index, description, schema_of_serde(serde, type_hint))
+            )
+            is None
+        ):
+            # Durable before the id can leave the handler: a completion of an index the
+            # server has not seen created is refused.
+            self.machine.flush()
         awakeable_id = str(AwakeableId(self.invocation_id, index))
         return awakeable_id, DurableFuture(self.machine, signal_handle(index), serde)
 

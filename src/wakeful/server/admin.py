@@ -11,8 +11,10 @@ from wakeful.engine.model import Invocation, Status
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
+from wakeful.server.auth import check_bearer
 from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
 from wakeful.server.runtime import Runtime
+from wakeful.server.waits_api import WaitsApi
 
 __all__ = ["AdminApp"]
 
@@ -20,8 +22,10 @@ __all__ = ["AdminApp"]
 class AdminApp:
     """ASGI application of the admin API."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, admin_token: str | None = None) -> None:
         self.runtime = runtime
+        self.admin_token = admin_token
+        self.waits = WaitsApi(runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -30,6 +34,8 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
+            if self.admin_token is not None and scope["path"] != "/health":
+                check_bearer(scope, self.admin_token, "the admin API")
             await self._route(scope, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
@@ -58,7 +64,9 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
-            case ["services" | "invocations" | "health", *_]:
+            case ["awakeables" | "promises" as kind] if method == "GET":
+                await send_json(send, 200, await self.waits.page(kind, query))
+            case ["services" | "invocations" | "health" | "awakeables" | "promises", *_]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
@@ -94,6 +102,7 @@ class AdminApp:
         journal = await self.runtime.store.load_journal(iid)
         out = _summary(iid, found[iid])
         out["journal"] = [_entry(i, e) for i, e in enumerate(journal)]
+        out["awakeables"] = await self.waits.of_invocation(iid)
         return out
 
     async def _terminate(

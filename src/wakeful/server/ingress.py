@@ -17,13 +17,15 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
-from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
+from wakeful.engine.events import Attach, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.model import HandlerKind, Status, Target
 from wakeful.errors import InvalidIdError
 from wakeful.invoker.inprocess import handler_kind
 from wakeful.journal.entries import Failure, Result
-from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
+from wakeful.journal.ids import InvocationId, partition_key_for
 from wakeful.sdk.service import Handler
+from wakeful.server.auth import check_bearer
+from wakeful.server.completions import complete_awakeable, parse_awakeable, send_completion
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
     HttpError,
@@ -74,8 +76,10 @@ class IngressApp:
         runtime: Runtime,
         body_limit: int = DEFAULT_BODY_LIMIT,
         disconnect_check_after_s: float = DISCONNECT_CHECK_AFTER_S,
+        completion_token: str | None = None,
     ) -> None:
         self.runtime = runtime
+        self.completion_token = completion_token
         self.app = runtime.app
         self.leader = runtime.leader
         self.body_limit = body_limit
@@ -119,7 +123,7 @@ class IngressApp:
                 raise HttpError(400, _BAD_AWAKEABLE_PATH)
             if method != "POST":
                 raise _method_not_allowed()
-            await self._complete_awakeable(parts[1], parts[2], receive, send)
+            await self._complete_awakeable(parts[1], parts[2], scope, receive, send)
         elif verb == "invocation":
             if method != "GET":
                 raise _method_not_allowed()
@@ -146,20 +150,19 @@ class IngressApp:
             raise HttpError(404, "not found")
 
     async def _complete_awakeable(
-        self, awakeable_id: str, action: str, receive: Receive, send: Send
+        self, awakeable_id: str, action: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        try:
-            ref = parse_awakeable_id(awakeable_id)
-        except InvalidIdError as e:
-            raise HttpError(400, f"bad awakeable id '{awakeable_id}': {e}") from e
+        if self.completion_token is not None:
+            check_bearer(scope, self.completion_token, "completing awakeables by id")
+        parse_awakeable(awakeable_id)  # a bad id is refused before the body is read
         body = await read_body(receive, self.body_limit)
         if action == "resolve":
             result = Result(value=body)
         else:
             result = Result(failure=Failure(500, body.decode("utf-8", errors="replace")))
-        # Unknown or finished targets are accepted and the signal dropped, as Restate does.
-        await self.leader.submit(DeliverSignal(ref.invocation_id, ref.index, result, _now_ms()))
-        await send_bytes(send, 202, b"")
+        done = await complete_awakeable(self.runtime, awakeable_id, result, _now_ms())
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        await send_completion(send, done, query.get("strict", [""])[0] == "true")
 
     async def _invocation_result(self, parts: list[str], receive: Receive, send: Send) -> None:
         if len(parts) == 2 and parts[1] in ("attach", "output"):

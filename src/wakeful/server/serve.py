@@ -30,6 +30,9 @@ class ServeOptions:
     port: int = 8080
     admin_port: int = 9070
     body_limit: int = 32 * 1024 * 1024
+    admin_host: str = "127.0.0.1"  # loopback even when `host` is public
+    admin_token: str | None = None  # bearer token the admin API requires
+    completion_token: str | None = None  # bearer token for raw-id completions on the ingress
 
 
 def _server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
@@ -58,8 +61,10 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
     """Run until SIGINT/SIGTERM: recover, then answer on the ingress and admin ports."""
     runtime = Runtime(app, settings)
     await runtime.start()
-    ingress = _server(IngressApp(runtime, options.body_limit), options.host, options.port)
-    admin = _server(AdminApp(runtime), options.host, options.admin_port)
+    ingress_app = IngressApp(runtime, options.body_limit, completion_token=options.completion_token)
+    ingress = _server(ingress_app, options.host, options.port)
+    admin_app = AdminApp(runtime, admin_token=options.admin_token)
+    admin = _server(admin_app, options.admin_host, options.admin_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,7 +78,7 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
         len(app.services),
         options.host,
         options.port,
-        options.host,
+        options.admin_host,
         options.admin_port,
         settings.data_dir,
     )
