@@ -120,6 +120,20 @@ def main() -> None:
     help="Require 'Authorization: Bearer TOKEN' to complete awakeables by id on the ingress "
     "(env WAKEFUL_COMPLETION_TOKEN); signed links work without it.",
 )
+@click.option(
+    "--link-secret",
+    "link_secrets",
+    multiple=True,
+    envvar="WAKEFUL_LINK_SECRET",
+    help="Secret that signs completion links (repeat to rotate: the first signs, all verify; "
+    "env WAKEFUL_LINK_SECRET, space-separated). Default: one kept in the data directory.",
+)
+@click.option(
+    "--public-url",
+    envvar="WAKEFUL_PUBLIC_URL",
+    default=None,
+    help="The ingress as people reach it, for completion links (default http://HOST:PORT).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     app_spec: str,
@@ -138,6 +152,8 @@ def serve(
     admin_host: str,
     admin_token: str | None,
     completion_token: str | None,
+    link_secrets: tuple[str, ...],
+    public_url: str | None,
     log_level: str,
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite."""
@@ -172,6 +188,8 @@ def serve(
         admin_host=admin_host,
         admin_token=admin_token,
         completion_token=completion_token,
+        link_secrets=link_secrets,
+        public_url=public_url,
     )
     try:
         import uvloop

@@ -8,7 +8,9 @@ id alone (as an attacker could).
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -18,6 +20,7 @@ import wakeful as restate
 from wakeful import Context, Service, Workflow, WorkflowContext, WorkflowSharedContext
 
 APP = f"{__file__}:app"
+LINKS_ENV = "WAKEFUL_TEST_LINKS"
 
 
 class Decision(pydantic.BaseModel):
@@ -73,6 +76,23 @@ async def plain(ctx: Context, _: str) -> Any:
     """One awakeable without a type: any payload goes."""
     _, value = ctx.awakeable(description="Anything")
     return await value
+
+
+def _write_link(name: str, url: str) -> str:
+    folder = Path(os.environ[LINKS_ENV])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.tmp").write_text(url)
+    (folder / f"{name}.tmp").rename(folder / name)  # readers never see half a file
+    return url
+
+
+@humans.handler()
+async def linked(ctx: Context, expense: str) -> bool:
+    """Ask for a yes/no with a signed link (written to `$WAKEFUL_TEST_LINKS/{invocation}`)."""
+    approval_id, approval = ctx.awakeable(type_hint=bool, description=f"Approve {expense}")
+    url = await ctx.run("link", lambda: restate.completion_link(approval_id))
+    await ctx.run("email", lambda: _write_link(ctx.request().id, url))
+    return await approval
 
 
 signoff = Workflow("Signoff")

@@ -6,8 +6,7 @@ consequences become durable together: a crash never shows half a handler.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from wakeful.engine.applied import Applied, EngineConfig
 from wakeful.engine.effects import TimerScheduled
 from wakeful.engine.events import (
     AddCaller,
@@ -52,9 +51,6 @@ from wakeful.journal.ids import (
     parse_awakeable_id,
 )
 
-if TYPE_CHECKING:
-    from wakeful.engine.machine import Applied, EngineConfig
-
 __all__ = ["on_command", "promise_key"]
 
 VOID = Result(value=None)
@@ -82,6 +78,8 @@ def on_command(
                 ref = parse_awakeable_id(awakeable_id)
             except InvalidIdError:
                 return  # the SDK validates ids when the command is made; never fail a batch
+            if ref.kind != "signal":
+                return  # a legacy `prom_1…` id names a journal entry, not signal N: see ingress
             out.follow_ups.append(DeliverSignal(ref.invocation_id, ref.index, result, now_ms))
         case AwakeableCommand(signal_index=index):
             if inv.awakeables is not None:

@@ -2,30 +2,49 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
-from wakeful.engine.model import Invocation, Status
-from wakeful.errors import InvalidIdError
+from wakeful.engine.model import HandlerKind, Invocation, Status
+from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
 from wakeful.server.auth import check_bearer
-from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
+from wakeful.server.http import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    check_headers,
+    lifespan,
+    read_body,
+    send_error,
+    send_json,
+)
+from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime
 from wakeful.server.waits_api import WaitsApi
 
 __all__ = ["AdminApp"]
 
+MAX_LIST_LIMIT = 100_000
+DEFAULT_LIST_LIMIT = 100
+
 
 class AdminApp:
     """ASGI application of the admin API."""
 
-    def __init__(self, runtime: Runtime, admin_token: str | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        admin_token: str | None = None,
+        links: LinkIssuer | None = None,
+    ) -> None:
         self.runtime = runtime
         self.admin_token = admin_token
         self.waits = WaitsApi(runtime)
+        self.links = links
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -34,21 +53,28 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
+            check_headers(scope)
             if self.admin_token is not None and scope["path"] != "/health":
                 check_bearer(scope, self.admin_token, "the admin API")
-            await self._route(scope, send)
+            await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
+        except EngineUnavailableError as e:
+            await send_json(send, 503, {"message": str(e)})
         except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
             await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
 
-    async def _route(self, scope: Scope, send: Send) -> None:
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         match parts:
             case ["health"]:
-                await send_json(send, 200, {})
+                problem = self.runtime.health()
+                if problem is None:
+                    await send_json(send, 200, {})
+                else:
+                    await send_json(send, 503, {"message": problem})
             case ["services"] if method == "GET":
                 await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":
@@ -64,6 +90,11 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
+            case ["awakeables", awakeable_id, "links"] if method == "POST":
+                if self.links is None:
+                    raise HttpError(404, "completion links are not enabled")
+                body = await read_body(receive, 1 << 16)
+                await send_json(send, 200, await self.links.issue(awakeable_id, body))
             case ["awakeables" | "promises" as kind] if method == "GET":
                 await send_json(send, 200, await self.waits.page(kind, query))
             case ["services" | "invocations" | "health" | "awakeables" | "promises", *_]:
@@ -75,12 +106,14 @@ class AdminApp:
         return [
             {
                 "name": service.name,
-                "ty": {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}[
-                    service.kind
+                "ty": _SERVICE_TYPES[service.ty],
+                "deployment": service.deployment,
+                "handlers": [
+                    {"name": h.name, "ty": _HANDLER_TYPES[h.kind]}
+                    for h in service.handlers.values()
                 ],
-                "handlers": [{"name": h.name, "ty": h.kind} for h in service.handlers.values()],
             }
-            for service in self.runtime.app.services.values()
+            for service in self.runtime.registry
         ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -91,7 +124,7 @@ class AdminApp:
             if not matching:
                 raise HttpError(400, f"unknown status {label!r}")
             status = int(matching[0])
-        limit = int(query.get("limit", ["100"])[0])
+        limit = _limit(query)
         rows = await self.runtime.store.list_invocations(status, limit)
         return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
 
@@ -108,7 +141,7 @@ class AdminApp:
     async def _terminate(
         self, iid: InvocationId, op: str, send: Send, deprecated: bool = False
     ) -> None:
-        now = int(time.time() * 1000)
+        now = self.runtime.clock.now_ms()
         event: Cancel | Kill | Purge
         if op == "cancel":
             event = Cancel(iid, now)
@@ -116,7 +149,7 @@ class AdminApp:
             event = Kill(iid, now)
         else:
             event = Purge(iid, now)
-        outcome = await self.runtime.leader.submit(event)
+        outcome = await self.runtime.router.submit(event)
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")
@@ -132,7 +165,9 @@ class AdminApp:
         await send_json(send, code, {"invocationId": str(iid)})
 
     async def _resume(self, iid: InvocationId, send: Send) -> None:
-        outcome = await self.runtime.leader.submit(ResumeInvocation(iid, int(time.time() * 1000)))
+        outcome = await self.runtime.router.submit(
+            ResumeInvocation(iid, self.runtime.clock.now_ms())
+        )
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")
@@ -141,10 +176,34 @@ class AdminApp:
         await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
 
 
+_SERVICE_TYPES = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}
+_HANDLER_TYPES = {
+    HandlerKind.SERVICE: None,
+    HandlerKind.EXCLUSIVE: "exclusive",
+    HandlerKind.SHARED: "shared",
+    HandlerKind.WORKFLOW: "workflow",
+    HandlerKind.WORKFLOW_SHARED: "shared",
+}
 _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
 )
+
+
+def _limit(query: dict[str, list[str]]) -> int:
+    """The `limit` query parameter: a whole number from 1 to MAX_LIST_LIMIT."""
+    if "limit" not in query:
+        return DEFAULT_LIST_LIMIT
+    text = query["limit"][0].strip()
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 9
+        or not 1 <= int(text) <= MAX_LIST_LIMIT
+    ):
+        raise HttpError(
+            400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
+        )
+    return int(text)
 
 
 def _parse(text: str) -> InvocationId:

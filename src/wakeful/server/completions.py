@@ -111,7 +111,7 @@ async def load_wait(runtime: Runtime, ref: AwakeableRef, awakeable_id: str) -> W
     queued before this request to commit, then look again."""
     row = await runtime.store.load_wait(awakeable_id)
     if row is None:
-        await runtime.leader.submit(Attach(ref.invocation_id))
+        await runtime.router.submit(Attach(ref.invocation_id))
         row = await runtime.store.load_wait(awakeable_id)
     return row
 
@@ -125,7 +125,7 @@ async def complete_awakeable(
     row = await load_wait(runtime, ref, canonical)
     if row is not None and row.schema is not None and result.failure is None:
         validate_payload(row.schema, result.value or b"")
-    outcome = await runtime.leader.submit(
+    outcome = await runtime.router.submit(
         DeliverSignal(ref.invocation_id, ref.index, result, now_ms)
     )
     assert isinstance(outcome, SignalOutcome)

@@ -6,6 +6,7 @@ GET|POST /restate/call|send/{service}/{handler}   the same, 1.7 paths
 POST     /restate/awakeables/{id}/resolve|reject  complete an awakeable (also /restate/a/…)
 GET      /restate/invocation/{id}/attach|output   result of an invocation (also by idempotency key)
 GET      /restate/attach|output/{id}              the same, 1.7 paths
+GET|POST /restate/links/{token}                   a signed completion link's page (wakeful)
 GET      /restate/health
 ```
 """
@@ -13,17 +14,19 @@ GET      /restate/health
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Attach, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.model import HandlerKind, Status, Target
-from wakeful.errors import InvalidIdError
-from wakeful.invoker.inprocess import handler_kind
+from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Failure, Result
-from wakeful.journal.ids import InvocationId, partition_key_for
-from wakeful.sdk.service import Handler
+from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
+from wakeful.journal.limits import latest_time_error
+from wakeful.links import LinkSigner
+from wakeful.partition.leader import Finished
+from wakeful.registry import IN_PROCESS, HandlerRecord
 from wakeful.server.auth import check_bearer
 from wakeful.server.completions import complete_awakeable, parse_awakeable, send_completion
 from wakeful.server.durations import parse_duration_ms
@@ -32,6 +35,7 @@ from wakeful.server.http import (
     Receive,
     Scope,
     Send,
+    check_headers,
     lifespan,
     read_body,
     request_headers,
@@ -39,12 +43,15 @@ from wakeful.server.http import (
     send_error,
     send_json,
 )
-from wakeful.server.leader import Finished
+from wakeful.server.link_pages import LinkPages
 from wakeful.server.runtime import Runtime
 
 __all__ = ["IngressApp"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+MAX_IDEMPOTENCY_KEY = 1024  # characters; the key is hashed into the id and stored
 # A request waiting for a result starts watching for its client going away only after this
 # long: short waits pay nothing for it, and long ones (a person's approval) whose clients gave
 # up do not pile up until the invocation ends.
@@ -60,10 +67,6 @@ _BAD_AWAKEABLE_PATH = (
 _NO_OUTPUT = "the invocation exists but has not completed yet"
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _method_not_allowed() -> HttpError:
     return HttpError(405, "method not allowed")
 
@@ -77,11 +80,14 @@ class IngressApp:
         body_limit: int = DEFAULT_BODY_LIMIT,
         disconnect_check_after_s: float = DISCONNECT_CHECK_AFTER_S,
         completion_token: str | None = None,
+        link_signer: LinkSigner | None = None,
     ) -> None:
         self.runtime = runtime
         self.completion_token = completion_token
-        self.app = runtime.app
-        self.leader = runtime.leader
+        self.links = None if link_signer is None else LinkPages(runtime, link_signer)
+        self.registry = runtime.registry
+        self.router = runtime.router
+        self.clock = runtime.clock
         self.body_limit = body_limit
         self.disconnect_check_after_s = disconnect_check_after_s
 
@@ -92,6 +98,7 @@ class IngressApp:
         if scope["type"] != "http":
             return
         try:
+            check_headers(scope)
             await self._route(scope, receive, send)
         except _ClientGone:
             return  # nobody to answer
@@ -99,6 +106,11 @@ class IngressApp:
             await send_error(send, e, [(b"x-restate-id", str(e.iid).encode())])
         except HttpError as e:
             await send_error(send, e)
+        except EngineUnavailableError as e:
+            await send_error(send, HttpError(503, str(e)))
+        except Exception as e:  # a bug: a JSON 500, never plain text
+            log.exception("ingress request failed")
+            await send_error(send, HttpError(500, f"internal error: {type(e).__name__}: {e}"))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -124,6 +136,8 @@ class IngressApp:
             if method != "POST":
                 raise _method_not_allowed()
             await self._complete_awakeable(parts[1], parts[2], scope, receive, send)
+        elif verb == "links" and len(parts) == 2 and self.links is not None:
+            await self.links.handle(parts[1], method, scope, receive, send)
         elif verb == "invocation":
             if method != "GET":
                 raise _method_not_allowed()
@@ -145,7 +159,7 @@ class IngressApp:
             iid = InvocationId.for_workflow(parts[1], parts[2])
             await self._answer_result(iid, parts[3], receive, send)
         elif verb == "health" and len(parts) == 1:
-            await send_json(send, 200, {})
+            await _send_health(send, self.runtime.health())
         else:
             raise HttpError(404, "not found")
 
@@ -160,7 +174,15 @@ class IngressApp:
             result = Result(value=body)
         else:
             result = Result(failure=Failure(500, body.decode("utf-8", errors="replace")))
-        done = await complete_awakeable(self.runtime, awakeable_id, result, _now_ms())
+        if parse_awakeable_id(awakeable_id).kind != "signal":
+            # A legacy `prom_1…` id names a journal entry of a protocol <= 3 journal. Restate
+            # 1.7 routes it as a completion of that index, which in a journal of today's
+            # protocol is no awakeable at all: the invocation keeps waiting. Signal N is not
+            # what the id means, so nothing is delivered.
+            log.warning("ignored a completion of legacy awakeable id %s", awakeable_id)
+            await send_bytes(send, 202, b"")
+            return
+        done = await complete_awakeable(self.runtime, awakeable_id, result, self.clock.now_ms())
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         await send_completion(send, done, query.get("strict", [""])[0] == "true")
 
@@ -184,7 +206,7 @@ class IngressApp:
         self, iid: InvocationId, verb: str, receive: Receive, send: Send
     ) -> None:
         if verb == "output":
-            outcome = await self.leader.submit(Attach(iid))
+            outcome = await self.router.submit(Attach(iid))
             assert isinstance(outcome, LookupOutcome)
             if outcome.status is None:
                 raise HttpError(404, "invocation not found")
@@ -193,9 +215,9 @@ class IngressApp:
             await _send_result(send, iid, (outcome.result, outcome.expires_at_ms), None)
             return
         finished: Finished | None = None
-        waiter = self.leader.waiter_if_in_memory(iid)  # running: no round through the leader
+        waiter = self.router.waiter_if_in_memory(iid)  # running: no round through the leader
         if waiter is None:
-            answer, waiter = await self.leader.submit_and_attach(Attach(iid))
+            answer, waiter = await self.router.submit_and_attach(Attach(iid))
             assert isinstance(answer, LookupOutcome)
             if answer.status is None:
                 raise HttpError(404, "invocation not found")
@@ -230,21 +252,21 @@ class IngressApp:
             for watcher in watchers:
                 watcher.cancel()
             if not waiter.done() or waiter.cancelled():
-                self.leader.forget_waiter(iid, waiter)
+                self.router.forget_waiter(iid, waiter)
 
     # -- service calls ------------------------------------------------------------------
 
     async def _service(
         self, parts: list[str], method: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        service = self.app.service(parts[0])
+        service = self.registry.service(parts[0])
         if service is None:
             raise HttpError(
                 404,
                 f"service '{parts[0]}' not found, make sure to register the service "
                 "before calling it.",
             )
-        keyed = service.kind != "service"
+        keyed = service.keyed
         rest = parts[1:]
         is_send = len(rest) == (3 if keyed else 2) and rest[-1] == "send"
         if is_send:
@@ -261,14 +283,14 @@ class IngressApp:
             )
         if method not in ("GET", "POST"):
             raise _method_not_allowed()
-        if handler.ingress_private:
+        if not handler.public:
             raise HttpError(400, "the invoked service is not public")
-        kind = handler_kind(handler)
-        now = _now_ms()
+        kind = handler.kind
+        now = self.clock.now_ms()
         invoke_at = _delay(scope, is_send, now)
         headers = request_headers(scope)
         body = await read_body(receive, self.body_limit)
-        _validate_input(handler, headers, body)
+        self._validate_input(handler, headers, body)
         idempotency_key = headers.get("idempotency-key")
         target = Target(service.name, handler.name, key)
         iid = _invocation_id(target, kind, idempotency_key)
@@ -286,7 +308,7 @@ class IngressApp:
             fresh=idempotency_key is None and kind != HandlerKind.WORKFLOW,
         )
         if is_send:
-            outcome = await self.leader.submit(event)
+            outcome = await self.router.submit(event)
             assert isinstance(outcome, InvokeOutcome)
             status = "Accepted" if outcome.created else "PreviouslyAccepted"
             payload: dict[str, object] = {"invocationId": str(iid), "status": status}
@@ -294,7 +316,7 @@ class IngressApp:
                 payload["executionTime"] = _rfc3339(invoke_at)
             await send_json(send, 202, payload, [(b"x-restate-id", str(iid).encode())])
             return
-        answer, waiter = await self.leader.submit_and_attach(event)
+        answer, waiter = await self.router.submit_and_attach(event)
         assert isinstance(answer, InvokeOutcome)
         if kind == HandlerKind.WORKFLOW and not answer.created:
             raise _workflow_already_invoked(iid)
@@ -305,11 +327,30 @@ class IngressApp:
             finished = await self._wait(iid, waiter, receive)
         await _send_result(send, iid, finished, handler)
 
+    def _validate_input(self, handler: HandlerRecord, headers: dict[str, str], body: bytes) -> None:
+        """Reject what the handler could never accept, before anything is written."""
+        reason = handler.input.check(headers.get("content-type"), body)
+        if reason is None and handler.deployment == IN_PROCESS and body:
+            # In-process handlers also decode the body here: a body their input type cannot
+            # hold is a 400 now rather than a failed invocation later.
+            reason = self.runtime.in_process.check_input(handler.service, handler.name, body)
+        if reason is not None:
+            raise HttpError(400, f"input validation error: {reason}")
+
+
+async def _send_health(send: Send, problem: str | None) -> None:
+    """200 while the engine can make progress, else 503 naming why."""
+    if problem is None:
+        await send_json(send, 200, {})
+    else:
+        await send_json(send, 503, {"code": 503, "message": problem})
+
 
 def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
     """When a delayed send should start (`?delay=`), or None."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if "delay" not in query:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    values = [v for k, vs in query.items() if k.lower() == "delay" for v in vs]
+    if not values:
         return None
     if not is_send:
         raise HttpError(
@@ -317,10 +358,14 @@ def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
             "cannot use the delay query parameter with calls. The delay is supported "
             "only with sends",
         )
+    bad = "bad delay query parameter, must be a ISO8601 duration"
     try:
-        delay_ms = parse_duration_ms(query["delay"][0])
+        delay_ms = parse_duration_ms(values[0])
     except ValueError as e:
-        raise HttpError(400, "bad delay query parameter, must be a ISO8601 duration") from e
+        raise HttpError(400, f"{bad}: {e}") from e
+    reason = latest_time_error(now_ms, delay_ms)
+    if reason is not None:
+        raise HttpError(400, f"{bad}: {reason}")
     return now_ms + delay_ms if delay_ms > 0 else None
 
 
@@ -337,6 +382,12 @@ def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | Non
     if idempotency_key is not None:
         if not idempotency_key:
             raise HttpError(400, "the idempotency-key header must not be empty")
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise HttpError(
+                400,
+                f"the idempotency-key header is {len(idempotency_key)} characters long, "
+                f"the limit is {MAX_IDEMPOTENCY_KEY}",
+            )
         return InvocationId.for_idempotency_key(
             target.service, target.handler, target.key, idempotency_key
         )
@@ -389,38 +440,8 @@ def _parse_invocation_id(text: str) -> InvocationId:
         raise HttpError(400, f"bad invocation id '{text}': {e}") from e
 
 
-def _validate_input(handler: Handler, headers: dict[str, str], body: bytes) -> None:
-    """Reject what the handler could never accept, before anything is written."""
-    if not body:
-        return
-    content_type = headers.get("content-type")
-    accept = handler.io.accept
-    if content_type is not None and not _content_type_matches(content_type, accept):
-        raise HttpError(
-            400,
-            f"input validation error: Content-type '{content_type}' does not match '{accept}'",
-        )
-    if handler.arity == 2:
-        try:
-            handler.io.input_serde.deserialize(body)
-        except Exception as e:
-            raise HttpError(
-                400, f"input validation error: cannot decode the body for {handler.label}: {e}"
-            ) from e
-
-
-def _content_type_matches(content_type: str, accept: str) -> bool:
-    mime = content_type.split(";", 1)[0].strip().lower()
-    wanted = accept.split(";", 1)[0].strip().lower()
-    if wanted in ("*/*", mime):
-        return True
-    if wanted.endswith("/*"):
-        return mime.startswith(wanted[:-1])
-    return False
-
-
 async def _send_result(
-    send: Send, iid: InvocationId, finished: Finished, handler: Handler | None
+    send: Send, iid: InvocationId, finished: Finished, handler: HandlerRecord | None
 ) -> None:
     result, expires_at_ms = finished
     headers = [(b"x-restate-id", str(iid).encode())]
@@ -430,8 +451,9 @@ async def _send_result(
     if result.failure is None:
         body = result.value or b""
         content_type = None
-        if body:
-            content_type = (handler.io.content_type if handler else "application/json").encode()
+        wanted = handler.output.content_type if handler else "application/json"
+        if wanted is not None and (body or (handler and handler.output.set_content_type_if_empty)):
+            content_type = wanted.encode()
         await send_bytes(send, 200, body, headers, content_type)
         return
     failure = result.failure

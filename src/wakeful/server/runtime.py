@@ -1,15 +1,13 @@
-"""Wiring: store + engine + partition leader + in-process invoker + timers + recovery."""
+"""Wiring: store + registry + engine + partition leader + router + invokers + timers + recovery."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.engine.effects import (
     AbortAttempt,
     Effect,
@@ -18,22 +16,25 @@ from wakeful.engine.effects import (
     StartAttempt,
     TimerScheduled,
 )
-from wakeful.engine.events import PurgeExpired, RecoverInvocation, TimerFired
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
-from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
+from wakeful.invoker.router import InvokerRouter
+from wakeful.partition.leader import PartitionLeader
+from wakeful.partition.purge import PurgeLoop
+from wakeful.partition.recovery import recover
+from wakeful.partition.router import Router
+from wakeful.partition.supervisor import Supervisor
+from wakeful.partition.timers import TimerLoop
+from wakeful.registry import IN_PROCESS, Registry, decode_manifest
 from wakeful.sdk.app import App
-from wakeful.server.leader import PartitionLeader
+from wakeful.sdk.discovery import manifest_of
 from wakeful.storage.api import Store
 from wakeful.storage.sqlite import SqliteStore
 
 __all__ = ["Runtime", "RuntimeSettings"]
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,99 +51,110 @@ class RuntimeSettings:
 class Runtime:
     """Everything that runs invocations of one application, on one store."""
 
-    def __init__(self, app: App, settings: RuntimeSettings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        settings: RuntimeSettings,
+        store: Store | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.clock = clock
         self.store: Store = store or SqliteStore(settings.data_dir / "wakeful.sqlite")
+        self.registry = Registry()
+        self.registry.register(decode_manifest(manifest_of(app)), IN_PROCESS)
         self.engine = Engine(
             EngineConfig(
                 retry_policy=self._retry_policy,
                 completion_retention_ms=self._retention_ms,
-                handler_kind=self._handler_kind,
+                handler_kind=self.registry.handler_kind,
+                tracks_awakeables=self._tracks_awakeables,
             )
         )
-        self.leader = PartitionLeader(self.store, self.engine, self._run_effects)
-        self.invoker = InProcessInvoker(
+        self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
+        self.supervisor = Supervisor(clock)
+        self.router = Router([self.leader])
+        self.in_process = InProcessInvoker(
             app,
-            post=self.leader.post,
+            registry=self.registry,
+            post=self.router.post,
             load_journal=self.store.load_journal,
             load_state=self.store.load_state,
             settings=InvokerSettings(settings.inactivity_timeout),
+            clock=clock,
         )
-        self._timer_wake = asyncio.Event()
-        self._purge_wake = asyncio.Event()
-        self._next_expiry_ms: int | None = None
-        self._next_timer_ms: int | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.invoker = InvokerRouter(self.registry, {IN_PROCESS: self.in_process})
+        self.timers = TimerLoop(self.store, self.leader, clock)
+        self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
 
     # -- per-target settings ---------------------------------------------------------------
 
     def _retry_policy(self, target: Target) -> RetryPolicy:
         default = self.settings.retry_policy
-        handler = self.app.handler(target.service, target.handler)
-        custom = None if handler is None else handler.retry_policy
-        if custom is None:
+        handler = self.registry.handler(target.service, target.handler)
+        if handler is None:
             return default
+        custom = handler.retry
         return RetryPolicy(
-            initial_interval_ms=_ms(custom.initial_interval, default.initial_interval_ms),
+            initial_interval_ms=_or(custom.initial_interval_ms, default.initial_interval_ms),
             factor=custom.exponentiation_factor or default.factor,
-            max_interval_ms=_ms(custom.max_interval, default.max_interval_ms),
+            max_interval_ms=_or(custom.max_interval_ms, default.max_interval_ms),
             max_attempts=custom.max_attempts or default.max_attempts,
             on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
         )
 
+    def _tracks_awakeables(self, target: Target) -> bool:
+        # In-process handlers journal each awakeable they create; a remote SDK speaks Restate's
+        # protocol, which does not, so its invocations accept any awakeable index.
+        handler = self.registry.handler(target.service, target.handler)
+        return handler is not None and handler.deployment == IN_PROCESS
+
     def _retention_ms(self, target: Target, kind: HandlerKind) -> int:
-        handler = self.app.handler(target.service, target.handler)
+        handler = self.registry.handler(target.service, target.handler)
         default = int(self.settings.completion_retention.total_seconds() * 1000)
         if handler is None:
             return default
         if kind == HandlerKind.WORKFLOW:
-            return _ms(handler.workflow_retention, default)
-        return _ms(handler.idempotency_retention, default)
-
-    def _handler_kind(self, target: Target) -> HandlerKind | None:
-        handler = self.app.handler(target.service, target.handler)
-        return None if handler is None else handler_kind(handler)
+            return _or(handler.workflow_retention_ms, default)
+        return _or(handler.idempotency_retention_ms, default)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store, start the leader, timers and purge; recover in the background."""
+        """Open the store; start the leader, timers and purge under supervision; recover."""
         await self.store.open()
-        self.leader.start()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._timer_loop(), name="wakeful-timers"),
-            loop.create_task(self._purge_loop(), name="wakeful-purge"),
-            loop.create_task(self._recover(), name="wakeful-recovery"),
-        ]
+        spawn = self.supervisor.spawn
+        spawn("leader", self._lead, self._leader_crashed)
+        spawn("timers", self.timers.run)
+        spawn("purge", self.purge.run)
 
     async def stop(self) -> None:
         """Stop everything; attempts in flight are recovered on the next start."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         await self.invoker.close()
         await self.leader.stop()
         await self.store.close()
 
-    async def _recover(self) -> None:
-        """Start a new attempt for every invocation that was running when the process stopped.
+    def health(self) -> str | None:
+        """Why the engine cannot make progress right now; None when it can."""
+        reasons = self.supervisor.reasons()
+        if self.leader.failure is not None:
+            reasons.append(self.leader.failure)
+        return "; ".join(reasons) or None
 
-        Suspended invocations are not touched: they stay on disk until a notification arrives.
-        """
-        after = None
-        recovered = 0
-        while True:
-            ids = await self.store.running_invocations(after, 1000)
-            if not ids:
-                break
-            now = _now_ms()
-            await asyncio.gather(*(self.leader.submit(RecoverInvocation(i, now)) for i in ids))
-            recovered += len(ids)
-            after = ids[-1]
-        if recovered:
-            log.info("recovered %d running invocations", recovered)
+    async def _lead(self) -> None:
+        """Run the leader; each (re)start recovers the invocations that were running."""
+        self.supervisor.spawn("recovery", self._recover)
+        await self.leader.run()
+
+    async def _recover(self) -> None:
+        await recover(self.store, self.leader, self.clock)
+
+    def _leader_crashed(self, reason: str) -> None:
+        # Memory may be ahead of or behind the disk: drop it all, storage is the truth.
+        self.leader.reset(reason)
+        self.invoker.abort_all()
 
     # -- effects ------------------------------------------------------------------------
 
@@ -156,52 +168,14 @@ class Runtime:
                 case AbortAttempt(invocation_id=iid):
                     self.invoker.abort(iid)
                 case InvocationFinished(expires_at_ms=expires) if expires is not None:
-                    if self._next_expiry_ms is None or expires < self._next_expiry_ms:
-                        self._next_expiry_ms = expires
-                        self._purge_wake.set()
+                    self.purge.finished(expires)
                 case TimerScheduled(due_ms=due):
-                    if self._next_timer_ms is None or due < self._next_timer_ms:
-                        self._next_timer_ms = due
-                        self._timer_wake.set()
-
-    # -- timers -------------------------------------------------------------------------
-
-    async def _timer_loop(self) -> None:
-        """Fire due timers: the earliest due time is kept in memory, the timers on disk."""
-        self._next_timer_ms = await self.store.next_timer_due_ms()
-        while True:
-            self._timer_wake.clear()
-            due = self._next_timer_ms
-            if due is None:
-                await self._timer_wake.wait()
-                continue
-            delay = (due - _now_ms()) / 1000
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._timer_wake.wait(), delay)
-                continue
-            now = _now_ms()
-            timers = await self.store.due_timers(now, 512)
-            await asyncio.gather(*(self.leader.submit(TimerFired(t, now)) for t in timers))
-            self._next_timer_ms = await self.store.next_timer_due_ms()
-
-    async def _purge_loop(self) -> None:
-        """Purge completed invocations when their retention ends (the next expiry is kept in
-        memory, the expiry times on disk; a completion with an earlier expiry wakes it)."""
-        while True:
-            now = _now_ms()
-            expired = await self.store.expired_invocations(now, 1000)
-            if expired:
-                await self.leader.submit(PurgeExpired(expired, now))
-                continue
-            self._purge_wake.clear()
-            self._next_expiry_ms = await self.store.next_expiry_ms()
-            delay = self.settings.purge_interval.total_seconds()
-            if self._next_expiry_ms is not None:
-                delay = min(delay, max(0.0, (self._next_expiry_ms - _now_ms()) / 1000))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._purge_wake.wait(), delay)
+                    self.timers.scheduled(due)
 
 
 def _ms(value: timedelta | None, default: int) -> int:
     return default if value is None else int(value.total_seconds() * 1000)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
