@@ -176,7 +176,8 @@ def test_completion_token_guards_raw_ids_and_admin_token_guards_the_admin_api(
     tmp_path: Path,
 ) -> None:
     """With `--completion-token` a raw-id completion needs the bearer token (401 without,
-    nothing stored); with `--admin-token` so does the admin API."""
+    nothing stored); with `--admin-token` so does the admin API (the inbox page may carry it
+    as `?token=`)."""
     proc = WakefulProcess(
         app=APP,
         data_dir=tmp_path / "data",
@@ -188,6 +189,11 @@ def test_completion_token_guards_raw_ids_and_admin_token_guards_the_admin_api(
         admin = {"authorization": "Bearer adm1n"}
         assert httpx.get(f"{proc.admin_url}/invocations", timeout=10).status_code == 401
         assert httpx.get(f"{proc.admin_url}/invocations", headers=admin).status_code == 200
+        assert httpx.get(f"{proc.admin_url}/inbox", timeout=10).status_code == 401
+        inbox = httpx.get(f"{proc.admin_url}/inbox", params={"token": "adm1n"}, timeout=10)
+        assert inbox.status_code == 200  # a browser opens the page with the token in the URL
+        assert httpx.get(f"{proc.admin_url}/inbox/items", timeout=10).status_code == 401
+        assert httpx.get(f"{proc.admin_url}/inbox/items", headers=admin).status_code == 200
         iid = send(proc.url, "Humans/plain", "x")
         wait_until(
             lambda: (

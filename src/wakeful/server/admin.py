@@ -1,7 +1,9 @@
-"""The admin API (port 9070): health, services, invocations (list, describe, resume)."""
+"""The admin API (port 9070): health, services, invocations (list, describe, resume), pending
+awakeables and promises, completion links, the inbox page."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -22,6 +24,7 @@ from wakeful.server.http import (
     send_error,
     send_json,
 )
+from wakeful.server.inbox import Inbox
 from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime
 from wakeful.server.waits_api import WaitsApi
@@ -45,6 +48,7 @@ class AdminApp:
         self.admin_token = admin_token
         self.waits = WaitsApi(runtime)
         self.links = links
+        self.inbox = Inbox(runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -54,8 +58,13 @@ class AdminApp:
             return
         try:
             check_headers(scope)
-            if self.admin_token is not None and scope["path"] != "/health":
-                check_bearer(scope, self.admin_token, "the admin API")
+            token = self.admin_token
+            if (
+                token is not None
+                and scope["path"] != "/health"
+                and not _inbox_page_with_token(scope, token)
+            ):
+                check_bearer(scope, token, "the admin API")
             await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
@@ -90,6 +99,8 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
+            case ["inbox", *rest]:
+                await self.inbox.handle(rest, method, scope, receive, send)
             case ["awakeables", awakeable_id, "links"] if method == "POST":
                 if self.links is None:
                     raise HttpError(404, "completion links are not enabled")
@@ -204,6 +215,15 @@ def _limit(query: dict[str, list[str]]) -> int:
             400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
         )
     return int(text)
+
+
+def _inbox_page_with_token(scope: Scope, token: str) -> bool:
+    """The inbox page itself may carry the admin token as `?token=` (a browser cannot add a
+    header to a link it opens); its requests then send it as a bearer token."""
+    if scope["path"] not in ("/inbox", "/inbox/") or scope["method"] != "GET":
+        return False
+    given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _parse(text: str) -> InvocationId:
