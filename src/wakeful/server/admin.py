@@ -1,5 +1,5 @@
-"""The admin API (port 9070): health, services, invocations (list, describe, resume), pending
-awakeables and promises, completion links, the inbox page."""
+"""The admin API (port 9070): health, deployments and services, invocations (list, describe,
+resume), pending awakeables and promises, completion links, the inbox page."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
-from wakeful.engine.model import HandlerKind, Invocation, Status
+from wakeful.engine.model import Invocation, Status
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
 from wakeful.server.auth import check_bearer
+from wakeful.server.deployments_api import DeploymentsApi
 from wakeful.server.http import (
     HttpError,
     Receive,
@@ -49,6 +50,7 @@ class AdminApp:
         self.waits = WaitsApi(runtime)
         self.links = links
         self.inbox = Inbox(runtime)
+        self.deployments = DeploymentsApi(runtime.deployments)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -77,6 +79,8 @@ class AdminApp:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        if await self.deployments.route(parts, method, query, receive, send):
+            return
         match parts:
             case ["health"]:
                 problem = self.runtime.health()
@@ -84,8 +88,6 @@ class AdminApp:
                     await send_json(send, 200, {})
                 else:
                     await send_json(send, 503, {"message": problem})
-            case ["services"] if method == "GET":
-                await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":
                 await send_json(send, 200, await self._list(query))
             case ["invocations", iid] if method == "GET":
@@ -108,24 +110,13 @@ class AdminApp:
                 await send_json(send, 200, await self.links.issue(awakeable_id, body))
             case ["awakeables" | "promises" as kind] if method == "GET":
                 await send_json(send, 200, await self.waits.page(kind, query))
-            case ["services" | "invocations" | "health" | "awakeables" | "promises", *_]:
+            case [
+                "services" | "invocations" | "health" | "deployments" | "awakeables" | "promises",
+                *_,
+            ]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
-
-    def _services(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": service.name,
-                "ty": _SERVICE_TYPES[service.ty],
-                "deployment": service.deployment,
-                "handlers": [
-                    {"name": h.name, "ty": _HANDLER_TYPES[h.kind]}
-                    for h in service.handlers.values()
-                ],
-            }
-            for service in self.runtime.registry
-        ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         status = None
@@ -187,14 +178,6 @@ class AdminApp:
         await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
 
 
-_SERVICE_TYPES = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}
-_HANDLER_TYPES = {
-    HandlerKind.SERVICE: None,
-    HandlerKind.EXCLUSIVE: "exclusive",
-    HandlerKind.SHARED: "shared",
-    HandlerKind.WORKFLOW: "workflow",
-    HandlerKind.WORKFLOW_SHARED: "shared",
-}
 _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
