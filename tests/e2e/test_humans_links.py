@@ -171,3 +171,41 @@ def test_outcomes_map_button_labels_to_payloads_and_rejections(server: Server) -
     assert submit(url, page, 0).status_code == 200
     assert attach(proc.url, iid).json() == {"mode": "air"}
     assert "Already decided: Ship by air" in httpx.get(url, timeout=10).text
+
+
+def test_awaited_workflow_promise_gets_a_link_and_the_inbox_completes_another(
+    server: Server,
+) -> None:
+    """A link to a workflow's awaited promise (bool) shows Approve/Reject and resolves it
+    once; the inbox's JSON completes another workflow's promise."""
+    proc, _ = server
+    for key in ("doc-20", "doc-21"):
+        sent = httpx.post(f"{proc.url}/Signoff/{key}/run/send", json=f"{key}.pdf", timeout=10)
+        assert sent.status_code == 202, sent.text
+    admin = proc.admin_url
+
+    def listed(wait_id: str) -> bool:
+        items = httpx.get(f"{admin}/promises", params={"limit": 1000}, timeout=10).json()
+        return any(p["id"] == wait_id for p in items["promises"])
+
+    wait_until(lambda: listed("Signoff/doc-20/verdict"), 10, "the first promise")
+    response = httpx.post(f"{admin}/promises/Signoff/doc-20/verdict/links", json={}, timeout=10)
+    assert response.status_code == 200, response.text
+    url = response.json()["url"]
+    page = httpx.get(url, timeout=10)
+    assert "Sign off doc-20.pdf" in page.text
+    assert submit(url, page.text, 0).status_code == 200
+    done = httpx.get(f"{proc.url}/restate/workflow/Signoff/doc-20/attach", timeout=10)
+    assert done.json() is True
+    assert submit(url, page.text, 1).status_code == 410
+
+    wait_until(lambda: listed("Signoff/doc-21/verdict"), 10, "the second promise")
+    body = {"id": "Signoff/doc-21/verdict", "choice": 1, "fields": {}}
+    rejected = httpx.post(f"{admin}/inbox/complete", json=body, timeout=10)
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json() == {"completion": "applied", "label": "rejected"}
+    done = httpx.get(f"{proc.url}/restate/workflow/Signoff/doc-21/attach", timeout=10)
+    assert done.json() is False
+    twice = httpx.post(f"{admin}/inbox/complete", json=body, timeout=10)
+    assert twice.status_code == 410
+    assert twice.json()["message"].startswith("already decided: rejected")

@@ -6,6 +6,8 @@ from wakeful.engine.events import (
     AppendEntries,
     AttemptCompleted,
     AttemptSuspended,
+    CompletePromise,
+    DeliverCompletion,
     DeliverSignal,
     Invoke,
 )
@@ -133,3 +135,24 @@ def test_awaited_workflow_promise_is_indexed_then_completed() -> None:
     engine.apply(state, AppendEntries(IID, 1, [CompletePromiseCommand("verdict", YES, 2)], T0 + 9))
     row = state.waits["Review/doc-7/verdict"]
     assert (row.status, row.completed_at_ms, row.result) == (WaitStatus.COMPLETED, T0 + 9, YES)
+
+
+def test_awaited_promise_completed_from_outside_wakes_its_listener_once() -> None:
+    """CompletePromise applies once and wakes the awaiting run; the same result again is a
+    duplicate, another a conflict; a promise nobody awaits is unknown."""
+    target = Target("Review", "run", "doc-7")
+    engine, state = started([GetPromiseCommand("verdict", 1)], target, HandlerKind.WORKFLOW)
+    applied = engine.apply(state, CompletePromise("Review", "doc-7", "verdict", YES, T0 + 5))
+    assert applied.outcome == SignalOutcome(Delivery.APPLIED, T0 + 5)
+    assert applied.follow_ups == [DeliverCompletion(IID, 1, YES, T0 + 5)]
+    assert state.waits["Review/doc-7/verdict"].status == WaitStatus.COMPLETED
+    again = engine.apply(state, CompletePromise("Review", "doc-7", "verdict", YES, T0 + 6))
+    other = engine.apply(state, CompletePromise("Review", "doc-7", "verdict", NO, T0 + 7))
+    assert (again.outcome, other.outcome) == (
+        SignalOutcome(Delivery.DUPLICATE),
+        SignalOutcome(Delivery.CONFLICT),
+    )
+    assert again.follow_ups == other.follow_ups == []
+    nobody = engine.apply(state, CompletePromise("Review", "doc-8", "verdict", YES, T0 + 8))
+    assert nobody.outcome == SignalOutcome(Delivery.UNKNOWN)
+    assert ("Review", "doc-8", "verdict") not in state.promises

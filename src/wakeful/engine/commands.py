@@ -53,7 +53,7 @@ from wakeful.journal.ids import (
     partition_key_for,
 )
 
-__all__ = ["callee_id", "on_command", "promise_key"]
+__all__ = ["callee_id", "complete_promise", "on_command", "promise_key"]
 
 VOID = Result(value=None)
 ALREADY_COMPLETED = Failure(409, "promise was already completed")
@@ -124,19 +124,8 @@ def on_command(
             found = peeked.result if peeked is not None and peeked.result is not None else VOID
             out.follow_ups.append(DeliverCompletion(iid, cid, found, now_ms))
         case CompletePromiseCommand(name=name, result=result, completion_id=cid):
-            key = promise_key(inv, name)
-            record = state.promise(key) or PromiseRecord()
-            if record.result is not None:
-                answer = Result(failure=ALREADY_COMPLETED)
-            else:
-                for listener, listener_cid in record.listeners:
-                    listener_id = InvocationId.from_bytes(listener)
-                    out.follow_ups.append(
-                        DeliverCompletion(listener_id, listener_cid, result, now_ms)
-                    )
-                state.put_promise(key, PromiseRecord(result=result))
-                state.complete_wait(promise_wait_id(*key), now_ms, result)
-                answer = VOID
+            first = complete_promise(state, promise_key(inv, name), result, now_ms, out)
+            answer = VOID if first else Result(failure=ALREADY_COMPLETED)
             out.follow_ups.append(DeliverCompletion(iid, cid, answer, now_ms))
         case _:
             pass
@@ -166,6 +155,21 @@ def callee_id(
     partition = partition_key_for(key) if key is not None else caller.partition_key
     parts: list[str | bytes] = [caller.to_bytes(), str(command_index)]
     return InvocationId.deterministic("call", parts, partition)
+
+
+def complete_promise(
+    state: PartitionState, key: PromiseKey, result: Result, now_ms: int, out: Applied
+) -> bool:
+    """Complete a workflow promise and wake its listeners; False if it was completed before."""
+    record = state.promise(key) or PromiseRecord()
+    if record.result is not None:
+        return False
+    for listener, listener_cid in record.listeners:
+        listener_id = InvocationId.from_bytes(listener)
+        out.follow_ups.append(DeliverCompletion(listener_id, listener_cid, result, now_ms))
+    state.put_promise(key, PromiseRecord(result=result))
+    state.complete_wait(promise_wait_id(*key), now_ms, result)
+    return True
 
 
 def _key(inv: Invocation) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from wakeful.engine.events import (
     AttemptFailed,
     AttemptSuspended,
     Cancel,
+    CompletePromise,
     DeliverCompletion,
     DeliverSignal,
     Event,
@@ -109,6 +110,8 @@ class Engine:
                 out.outcome = self._fail_attempt(state, event, out)
             case DeliverSignal():
                 out.outcome = self._deliver_signal(state, event, out)
+            case CompletePromise():
+                out.outcome = _complete_promise(state, event, out)
             case DeliverCompletion():
                 done = CompletionNotification(event.completion_id, event.result)
                 out.outcome = self._notify(state, event.invocation_id, done, event.now_ms, out)
@@ -481,6 +484,19 @@ class Engine:
 def _generation(inv: Invocation) -> int:
     """Tells apart invocations that reuse an id after a purge (fences their timers)."""
     return inv.created_at_ms
+
+
+def _complete_promise(state: PartitionState, ev: CompletePromise, out: Applied) -> SignalOutcome:
+    """Complete an awaited promise from outside: applied, or what it was completed with."""
+    key = (ev.service, ev.key, ev.name)
+    record = state.promise(key)
+    if record is None:
+        return SignalOutcome(Delivery.UNKNOWN)  # nobody awaits it: no such promise to complete
+    if record.result is not None:
+        same = record.result == ev.result
+        return SignalOutcome(Delivery.DUPLICATE if same else Delivery.CONFLICT)
+    commands.complete_promise(state, key, ev.result, ev.now_ms, out)
+    return SignalOutcome(Delivery.APPLIED, ev.now_ms)
 
 
 def _index_deadline(

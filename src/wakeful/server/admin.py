@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
 from wakeful.engine.model import Invocation, Status
+from wakeful.engine.waits import promise_wait_id
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
@@ -108,6 +109,12 @@ class AdminApp:
                     raise HttpError(404, "completion links are not enabled")
                 body = await read_body(receive, 1 << 16)
                 await send_json(send, 200, await self.links.issue(awakeable_id, body))
+            case ["promises", workflow, key, name, "links"] if method == "POST":
+                if self.links is None:
+                    raise HttpError(404, "completion links are not enabled")
+                body = await read_body(receive, 1 << 16)
+                wait_id = promise_wait_id(workflow, key, name)
+                await send_json(send, 200, await self.links.issue(wait_id, body))
             case ["awakeables" | "promises" as kind] if method == "GET":
                 await send_json(send, 200, await self.waits.page(kind, query))
             case [

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from wakeful.engine.events import Attach, DeliverSignal
-from wakeful.engine.waits import Delivery, SignalOutcome, WaitRow
+from wakeful.engine.events import Attach, CompletePromise, DeliverSignal
+from wakeful.engine.waits import Delivery, SignalOutcome, WaitKind, WaitRow
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import Result
 from wakeful.journal.ids import (
@@ -39,6 +39,10 @@ __all__ = [
     "COMPLETION_HEADER",
     "Completed",
     "complete_awakeable",
+    "complete_promise",
+    "complete_wait",
+    "find_wait",
+    "is_promise_id",
     "parse_awakeable",
     "rfc3339",
     "send_completion",
@@ -134,6 +138,47 @@ async def complete_awakeable(
         done = await runtime.store.load_wait(canonical)
         stored = None if done is None else done.result
     return Completed(canonical, outcome.delivery, outcome.completed_at_ms, stored)
+
+
+def is_promise_id(wait_id: str) -> bool:
+    """True for a promise's wait id (`Workflow/key/name`), False for an awakeable id."""
+    return "/" in wait_id
+
+
+async def complete_promise(
+    runtime: Runtime, wait_id: str, result: Result, now_ms: int
+) -> Completed:
+    """Validate and deliver the completion of an awaited workflow promise `Workflow/key/name`
+    (a name or key with a `/` in it cannot be told apart; such promises have no links)."""
+    row = await runtime.store.load_wait(wait_id)
+    if row is None or row.kind != WaitKind.PROMISE:
+        return Completed(wait_id, Delivery.NOT_CREATED)
+    if row.schema is not None and result.failure is None:
+        validate_payload(row.schema, result.value or b"")
+    workflow, _, rest = wait_id.partition("/")
+    key, _, name = rest.rpartition("/")
+    outcome = await runtime.router.submit(CompletePromise(workflow, key, name, result, now_ms))
+    assert isinstance(outcome, SignalOutcome)
+    if outcome.delivery in (Delivery.CONFLICT, Delivery.DUPLICATE):
+        done = await runtime.store.load_wait(wait_id)
+        at = None if done is None else done.completed_at_ms
+        return Completed(wait_id, outcome.delivery, at, None if done is None else done.result)
+    return Completed(wait_id, outcome.delivery, outcome.completed_at_ms)
+
+
+async def find_wait(runtime: Runtime, wait_id: str) -> WaitRow | None:
+    """The wait row of an awakeable id (400 if malformed) or of a promise `Workflow/key/name`."""
+    if is_promise_id(wait_id):
+        return await runtime.store.load_wait(wait_id)
+    ref = parse_awakeable(wait_id)
+    return await load_wait(runtime, ref, str(AwakeableId(ref.invocation_id, ref.index)))
+
+
+async def complete_wait(runtime: Runtime, wait_id: str, result: Result, now_ms: int) -> Completed:
+    """Complete an awakeable or an awaited promise, whichever `wait_id` names."""
+    if is_promise_id(wait_id):
+        return await complete_promise(runtime, wait_id, result, now_ms)
+    return await complete_awakeable(runtime, wait_id, result, now_ms)
 
 
 def outcome_json(result: Result | None) -> dict[str, Any] | None:

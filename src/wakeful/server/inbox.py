@@ -3,7 +3,7 @@
 ```
 GET  /inbox                     the page (plain HTML, a little JavaScript, no build step)
 GET  /inbox/items[?service=S]   pending awakeables and promises with the choices to offer
-POST /inbox/items/{id}          {"choice": i, "fields": {...}}: complete awakeable `id`
+POST /inbox/complete            {"id": …, "choice": i, "fields": {…}}: complete a wait
 ```
 
 The page polls `/inbox/items` every second, so a new wait appears and a completed one goes
@@ -20,7 +20,7 @@ from typing import Any
 
 from wakeful.engine.waits import Delivery, WaitKind, WaitRow, WaitStatus
 from wakeful.server.choices import form_for, payload_for
-from wakeful.server.completions import complete_awakeable, parse_awakeable, rfc3339
+from wakeful.server.completions import complete_wait, find_wait, rfc3339
 from wakeful.server.http import HttpError, Receive, Scope, Send, read_body, send_bytes, send_json
 from wakeful.server.link_pages import decided_label
 from wakeful.server.runtime import Runtime
@@ -35,14 +35,13 @@ PAGE_SIZE = 200
 def _item(row: WaitRow) -> dict[str, Any]:
     out = wait_json(row)
     out["kind"] = "awakeable" if row.kind == WaitKind.AWAKEABLE else "promise"
-    if row.kind == WaitKind.AWAKEABLE:
-        form = form_for(row.schema, None)
-        out["choices"] = [c.label for c in form.choices]
-        out["inputs"] = [
-            {"name": f.name, "kind": f.kind, "required": f.required, "title": f.title}
-            for f in form.inputs
-        ]
-        out["json_box"] = form.json_box
+    form = form_for(row.schema, None)
+    out["choices"] = [c.label for c in form.choices]
+    out["inputs"] = [
+        {"name": f.name, "kind": f.kind, "required": f.required, "title": f.title}
+        for f in form.inputs
+    ]
+    out["json_box"] = form.json_box
     return out
 
 
@@ -73,8 +72,8 @@ class Inbox:
                 )
             case ["items"] if method == "GET":
                 await send_json(send, 200, await self.items(query.get("service") or None))
-            case ["items", wait_id] if method == "POST":
-                await self._complete(wait_id, scope, receive, send)
+            case ["complete"] if method == "POST":
+                await self._complete(scope, receive, send)
             case _:
                 raise HttpError(404 if method in ("GET", "POST") else 405, "not found")
 
@@ -89,28 +88,28 @@ class Inbox:
         services = sorted({r.service for r in rows})
         return {"items": [_item(r) for r in rows[:PAGE_SIZE]], "services": services}
 
-    async def _complete(self, wait_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _complete(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.lower(): v for k, v in scope["headers"]}
         if not headers.get(b"content-type", b"").startswith(b"application/json"):
             raise HttpError(415, "send the choice as application/json")
         try:
             request = json.loads(await read_body(receive, 1 << 20))
+            wait_id = str(request["id"])
             index = int(request["choice"])
             fields = {f"field.{k}": str(v) for k, v in dict(request.get("fields", {})).items()}
             if "json" in request:
                 fields["json"] = str(request["json"])
         except (ValueError, KeyError, TypeError) as e:
-            raise HttpError(400, f'expected {{"choice": index, "fields": {{…}}}}: {e}') from e
-        ref = parse_awakeable(wait_id)
-        row = await self.runtime.store.load_wait(str(ref))
+            raise HttpError(400, f'expected {{"id", "choice", "fields"}}: {e}') from e
+        row = await find_wait(self.runtime, wait_id)
         if row is None:
-            raise HttpError(404, f"awakeable '{wait_id}' was never created")
+            raise HttpError(404, f"nothing awaits '{wait_id}'")
         form = form_for(row.schema, None)
         try:
             result = payload_for(form, index, fields)
         except ValueError as e:
             raise HttpError(400, str(e)) from e
-        done = await complete_awakeable(self.runtime, wait_id, result, self.runtime.clock.now_ms())
+        done = await complete_wait(self.runtime, wait_id, result, self.runtime.clock.now_ms())
         if done.delivery is Delivery.APPLIED:
             await send_json(
                 send, 200, {"completion": "applied", "label": decided_label(form, result)}

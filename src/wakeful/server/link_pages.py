@@ -20,9 +20,8 @@ from wakeful.links import LinkError, LinkSigner, LinkToken
 from wakeful.server.choices import Form, form_for, payload_for
 from wakeful.server.completions import (
     COMPLETION_HEADER,
-    complete_awakeable,
-    load_wait,
-    parse_awakeable,
+    complete_wait,
+    find_wait,
     rfc3339,
 )
 from wakeful.server.http import HttpError, Receive, Scope, Send, read_body, send_bytes
@@ -137,7 +136,7 @@ class LinkPages:
             raise HttpError(405, "method not allowed")
         try:
             link = self.signer.verify(token, self.runtime.clock.now_ms() / 1000)
-            parse_awakeable(link.wait_id)
+            row = await find_wait(self.runtime, link.wait_id)
         except (LinkError, HttpError) as e:
             expired = isinstance(e, LinkError) and e.reason == "expired"
             status, text = (
@@ -147,8 +146,6 @@ class LinkPages:
             )
             await self._answer(send, status, "Link not usable", f'<p class="note error">{text}</p>')
             return
-        ref = parse_awakeable(link.wait_id)
-        row = await load_wait(self.runtime, ref, link.wait_id)
         form = form_for(None if row is None else row.schema, link.outcomes)
         if method == "GET":
             await self._show(send, token, link, row, form)
@@ -191,7 +188,7 @@ class LinkPages:
         head = _heading(row) + _context(row)
         try:
             result = payload_for(form, int(fields.get("choice", "-1")), fields)
-            done = await complete_awakeable(
+            done = await complete_wait(
                 self.runtime, link.wait_id, result, self.runtime.clock.now_ms()
             )
         except (ValueError, HttpError) as e:

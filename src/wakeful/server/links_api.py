@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from wakeful.links import LinkSigner, Outcome, link_url
-from wakeful.server.completions import load_wait, parse_awakeable, rfc3339
+from wakeful.server.completions import find_wait, rfc3339
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import HttpError
 from wakeful.server.runtime import Runtime
@@ -31,17 +31,17 @@ class LinkIssuer:
         self.base_url = base_url
 
     async def issue(self, awakeable_id: str, body: bytes) -> dict[str, Any]:
-        """A link for one pending awakeable; 404 if nothing waits on it."""
-        ref = parse_awakeable(awakeable_id)
+        """A link for one awakeable or awaited promise (`Workflow/key/name`); 404 if nothing
+        waits on it."""
         try:
             options = json.loads(body) if body.strip() else {}
         except ValueError as e:
             raise HttpError(400, f"the body is not JSON: {e}") from e
         if not isinstance(options, dict):
             raise HttpError(400, "the body must be a JSON object")
-        row = await load_wait(self.runtime, ref, awakeable_id)
+        row = await find_wait(self.runtime, awakeable_id)
         if row is None:
-            raise HttpError(404, f"awakeable '{awakeable_id}' was never created")
+            raise HttpError(404, f"nothing awaits '{awakeable_id}'")
         expires_ms = int(DEFAULT_EXPIRY.total_seconds() * 1000)
         if "expires_in" in options:
             try:
