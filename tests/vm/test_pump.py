@@ -17,24 +17,33 @@ from wakeful.vm.pump import AttemptPump
 
 
 def context(timeout: float) -> tuple[AttemptContext, list[Entry]]:
+    """A context whose sent entries come back as durable on the next loop turn, as the
+    engine hands them back."""
     sent: list[Entry] = []
     machine = ReplayMachine("Svc/handler")
     machine.start([InputCommand([], b"")])
-    pump = AttemptPump(machine, send=sent.extend, inactivity_timeout=timeout)
+
+    def send(entries: list[Entry]) -> None:
+        first = 1 + len(sent)
+        sent.extend(entries)
+        asyncio.get_running_loop().call_soon(pump.deliver, first, entries)
+
+    pump = AttemptPump(machine, send=send, inactivity_timeout=timeout)
     return AttemptContext(pump, InvocationId(1, 2), None), sent
 
 
 async def test_one_delivery_wakes_every_concurrent_await() -> None:
     """Two branches awaiting different awakeables (plain asyncio.gather) both resume as soon as
     their signals arrive, well before the inactivity timeout."""
-    ctx, _ = context(timeout=5)
+    ctx, sent = context(timeout=5)
     _, first = ctx.awakeable(type_hint=str)
     _, second = ctx.awakeable(type_hint=str)
     both = asyncio.gather(first, second)
     await asyncio.sleep(0.01)
     started = time.monotonic()
-    ctx.pump.deliver(1, [SignalNotification(17, Result(value=b'"a"'))])
-    ctx.pump.deliver(2, [SignalNotification(18, Result(value=b'"b"'))])
+    known = 1 + len(sent)  # the input and the awakeable entries sent so far
+    ctx.pump.deliver(known, [SignalNotification(17, Result(value=b'"a"'))])
+    ctx.pump.deliver(known + 1, [SignalNotification(18, Result(value=b'"b"'))])
     assert await asyncio.wait_for(both, 2) == ["a", "b"]
     assert time.monotonic() - started < 1
 
@@ -59,6 +68,6 @@ async def test_buffered_commands_are_sent_before_waiting() -> None:
     ctx, sent = context(timeout=5)
     task = asyncio.ensure_future(ctx.sleep(timedelta(seconds=60)))
     await asyncio.sleep(0.01)
-    assert [type(e).__name__ for e in sent] == ["SleepCommand"]
+    assert [type(e).__name__ for e in sent] == ["SleepCommand"]  # sent before the wait
     assert not task.done()  # flushed, now waiting for the timer (or the inactivity timeout)
     task.cancel()
