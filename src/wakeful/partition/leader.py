@@ -47,6 +47,7 @@ from wakeful.engine.model import (
 )
 from wakeful.engine.reads import Reads, invocations_touched, reads_for
 from wakeful.engine.state import INBOX_UNKNOWN, InboxHead
+from wakeful.engine.waits import SignalOutcome, WaitRow, WaitStatus
 from wakeful.errors import EngineUnavailableError
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
@@ -69,7 +70,7 @@ SETTLE_PASSES = 3
 # How long an unhealthy leader waits between two probes of the store.
 PROBE_INTERVAL_MS = 500
 
-Outcome = InvokeOutcome | LookupOutcome | bool | None
+Outcome = InvokeOutcome | LookupOutcome | SignalOutcome | bool | None
 Finished = tuple[Result, int | None]  # an invocation's result and when it expires
 _AttemptEvent = AppendEntries | AttemptSuspended | AttemptCompleted | AttemptFailed
 # A write that leaves nothing behind: a timer of no invocation, added and removed at once.
@@ -132,6 +133,9 @@ class BatchState:
         batch = self.batch
         batch.invocations.pop(invocation_id, None)
         batch.journal = [row for row in batch.journal if row[0] != invocation_id]
+        raw = invocation_id.to_bytes()
+        for wait_id in [w for w, row in batch.waits.items() if row.invocation_id == raw]:
+            del batch.waits[wait_id]
         batch.deleted.add(invocation_id)
 
     def object(self, key: ObjectKey) -> ObjectRecord | None:
@@ -188,6 +192,30 @@ class BatchState:
         for promise_key in [k for k in batch.promises if k[:2] == key]:
             del batch.promises[promise_key]
         batch.promises_cleared.add(key)
+
+    def put_wait(self, row: WaitRow) -> None:
+        self.batch.waits.setdefault(row.wait_id, row)
+
+    def complete_wait(self, wait_id: str, now_ms: int, result: Result) -> None:
+        row = self.batch.waits.get(wait_id)
+        if row is None:
+            self.batch.waits_completed.setdefault(wait_id, (now_ms, result))
+        elif row.status == WaitStatus.PENDING:
+            row.status, row.completed_at_ms, row.result = WaitStatus.COMPLETED, now_ms, result
+
+    def close_waits(self, invocation_id: InvocationId) -> None:
+        self.batch.waits_closed.add(invocation_id)
+
+    def set_deadline(
+        self,
+        invocation_id: InvocationId,
+        signal_indexes: tuple[int, ...],
+        completion_ids: tuple[int, ...],
+        deadline_ms: int | None,
+    ) -> None:
+        self.batch.wait_deadlines.append(
+            (invocation_id, signal_indexes, completion_ids, deadline_ms)
+        )
 
 
 class _Item:

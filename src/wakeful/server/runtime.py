@@ -80,6 +80,7 @@ class Runtime:
                 retry_policy=self._retry_policy,
                 completion_retention_ms=self._retention_ms,
                 handler_kind=self.registry.handler_kind,
+                tracks_awakeables=self._tracks_awakeables,
             )
         )
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
@@ -130,6 +131,12 @@ class Runtime:
             max_attempts=custom.max_attempts or default.max_attempts,
             on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
         )
+
+    def _tracks_awakeables(self, target: Target) -> bool:
+        # In-process handlers journal each awakeable they create; a remote SDK speaks Restate's
+        # protocol, which does not, so its invocations accept any awakeable index.
+        handler = self.registry.handler(target.service, target.handler)
+        return handler is not None and handler.deployment == IN_PROCESS
 
     def _retention_ms(self, target: Target, kind: HandlerKind) -> int:
         handler = self.registry.handler(target.service, target.handler)
