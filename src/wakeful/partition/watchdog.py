@@ -1,10 +1,12 @@
 """A deadlock guard: notices when something blocks the event loop, and says who.
 
 Handlers, the leader and the HTTP servers share one event loop, so a handler that blocks it
-(`time.sleep`, CPU-bound work, a blocking client) stalls every invocation. A thread pings the
-loop a few times a second; when a ping is not answered within the threshold it logs the task
+(`time.sleep`, CPU-bound work, a blocking client) stalls every invocation. The loop stamps a
+heartbeat a few times a second (a timer callback: it also measures how late the loop runs
+it); a thread looks at the stamp and, when it is older than the threshold, logs the task
 the loop is stuck in (for an attempt: its invocation id and handler), and again when the loop
-is free. Blocking work belongs in `ctx.run` with a thread (`asyncio.to_thread`).
+is free. The thread never wakes the loop. Blocking work belongs in `ctx.run` with a thread
+(`asyncio.to_thread`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ __all__ = ["LoopWatchdog"]
 
 log = logging.getLogger(__name__)
 
-PING_INTERVAL_S = 0.25
+BEAT_INTERVAL_S = 0.25
 
 
 class LoopWatchdog:
@@ -34,54 +36,55 @@ class LoopWatchdog:
         self.loop = loop
         self.threshold_s = threshold_s
         self.describe = describe
-        self.lag_s = 0.0  # the latest measured delay before the loop ran a ping
+        self.lag_s = 0.0  # how late the loop ran its latest heartbeat
         self.max_lag_s = 0.0
         self.blocks = 0  # how many times the loop was blocked past the threshold
+        self._last_beat = time.monotonic()
+        self._next_beat = self._last_beat
+        self._timer: asyncio.TimerHandle | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="wakeful-watchdog", daemon=True)
 
     def start(self) -> None:
-        """Start watching."""
+        """Start the heartbeat and the watching thread (call from the loop's thread)."""
+        self._beat()
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop watching (returns once the thread ends)."""
+        """Stop both (returns once the thread ends)."""
         self._stop.set()
+        if self._timer is not None:
+            self._timer.cancel()
         if self._thread.is_alive():
             self._thread.join(2)
 
-    def _watch(self) -> None:
-        answered = threading.Event()
-        while not self._stop.is_set():
-            answered.clear()
-            sent = time.monotonic()
-            try:
-                self.loop.call_soon_threadsafe(answered.set)
-            except RuntimeError:  # the loop is closed
-                return
-            reported = False
-            while not answered.wait(min(PING_INTERVAL_S, self.threshold_s)):
-                if self._stop.is_set():
-                    return
-                blocked = time.monotonic() - sent
-                self._measured(blocked)
-                if not reported and blocked >= self.threshold_s:
-                    reported = True
-                    self.blocks += 1
-                    log.warning(
-                        "the event loop has been blocked for %.1f s by %s; every invocation "
-                        "waits meanwhile: move blocking work into ctx.run with a thread",
-                        blocked,
-                        self.describe(self._current_task()),
-                    )
-            self._measured(time.monotonic() - sent)
-            if reported:
-                log.warning("the event loop is free again after %.1f s", self.lag_s)
-            self._stop.wait(PING_INTERVAL_S)
+    def _beat(self) -> None:
+        now = time.monotonic()
+        self.lag_s = max(0.0, now - self._next_beat)
+        self.max_lag_s = max(self.max_lag_s, self.lag_s)
+        self._last_beat = now
+        self._next_beat = now + BEAT_INTERVAL_S
+        self._timer = self.loop.call_later(BEAT_INTERVAL_S, self._beat)
 
-    def _measured(self, lag: float) -> None:
-        self.lag_s = lag
-        self.max_lag_s = max(self.max_lag_s, lag)
+    def _watch(self) -> None:
+        check_every = min(self.threshold_s / 2, 0.5)
+        reported_at: float | None = None  # the heartbeat that was too old, once reported
+        while not self._stop.wait(check_every):
+            last = self._last_beat
+            silent = time.monotonic() - last - BEAT_INTERVAL_S
+            if reported_at is None and silent >= self.threshold_s:
+                reported_at = last
+                self.blocks += 1
+                log.warning(
+                    "the event loop has been blocked for %.1f s by %s; every invocation "
+                    "waits meanwhile: move blocking work into ctx.run with a thread",
+                    silent,
+                    self.describe(self._current_task()),
+                )
+            elif reported_at is not None and last != reported_at:
+                blocked = last - reported_at - BEAT_INTERVAL_S
+                reported_at = None
+                log.warning("the event loop is free again after %.1f s", blocked)
 
     def _current_task(self) -> asyncio.Task[object] | None:
         try:
