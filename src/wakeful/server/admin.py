@@ -1,7 +1,8 @@
-"""The admin API (port 9070): health, services, invocations (list, describe, resume)."""
+"""The admin API (port 9070): health, services, invocations (list, describe, operate), state."""
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -58,7 +59,9 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
-            case ["services" | "invocations" | "health", *_]:
+            case ["state", service, key] if method == "GET":
+                await send_json(send, 200, await self._state(service, key))
+            case ["services" | "invocations" | "health" | "state", *_]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
@@ -81,11 +84,43 @@ class AdminApp:
             label = query["status"][0]
             matching = [s for s in Status if s.label == label]
             if not matching:
-                raise HttpError(400, f"unknown status {label!r}")
+                labels = ", ".join(s.label for s in Status)
+                raise HttpError(400, f"unknown status {label!r}: use one of {labels}")
             status = int(matching[0])
-        limit = int(query.get("limit", ["100"])[0])
-        rows = await self.runtime.store.list_invocations(status, limit)
-        return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
+        limit = _int_param(query, "limit", 100, 1, _LIST_SCAN)
+        since = _int_param(query, "since", 0, 0, 2**63 - 1)
+        service = query.get("service", [None])[0]
+        filtered = service is not None or since > 0
+        # The store has no index by service or creation time: with a filter, scan a bounded
+        # number of rows and filter them here.
+        rows = await self.runtime.store.list_invocations(status, _LIST_SCAN if filtered else limit)
+        picked = [
+            r
+            for r in rows
+            if (service is None or r.invocation.target.service == service)
+            and r.invocation.created_at_ms >= since
+        ]
+        picked.sort(key=lambda r: r.invocation.created_at_ms, reverse=True)
+        return {"invocations": [_summary(r.invocation_id, r.invocation) for r in picked[:limit]]}
+
+    async def _state(self, service: str, key: str) -> dict[str, Any]:
+        found = self.runtime.app.services.get(service)
+        if found is None:
+            raise HttpError(404, f"no service named {service!r}")
+        if found.kind == "service":
+            raise HttpError(400, f"{service} is a service: only objects and workflows have state")
+        values = await self.runtime.store.load_state((service, key))
+        entries: list[dict[str, Any]] = []
+        for name in sorted(values):
+            raw = values[name]
+            entry: dict[str, Any] = {"name": name, "size": len(raw)}
+            try:
+                entry["value"] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                entry["value"] = None
+                entry["value_base64"] = base64.b64encode(raw).decode("ascii")
+            entries.append(entry)
+        return {"service": service, "key": key, "state": entries}
 
     async def _describe(self, iid: InvocationId) -> dict[str, Any]:
         found = await self.runtime.store.load_invocations([iid])
@@ -136,6 +171,22 @@ _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
 )
+
+
+_LIST_SCAN = 100_000  # the most rows a filtered list looks at
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
+    if name not in query:
+        return default
+    text = query[name][0]
+    try:
+        value = int(text)
+    except ValueError:
+        raise HttpError(400, f"{name} must be an integer, not {text!r}") from None
+    if not low <= value <= high:
+        raise HttpError(400, f"{name} must be between {low} and {high}, not {value}")
+    return value
 
 
 def _parse(text: str) -> InvocationId:

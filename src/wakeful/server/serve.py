@@ -30,15 +30,18 @@ class ServeOptions:
     port: int = 8080
     admin_port: int = 9070
     body_limit: int = 32 * 1024 * 1024
+    access_log: bool = False  # one line a request on the `uvicorn.access` logger
 
 
-def _server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
+def _server(
+    app: Callable[..., Any], host: str, port: int, access_log: bool = False
+) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_config=None,
-        access_log=False,
+        access_log=access_log,
         lifespan="off",
         timeout_keep_alive=30,
         # Requests attached to invocations that will not finish must not hold up a shutdown.
@@ -58,8 +61,10 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
     """Run until SIGINT/SIGTERM: recover, then answer on the ingress and admin ports."""
     runtime = Runtime(app, settings)
     await runtime.start()
-    ingress = _server(IngressApp(runtime, options.body_limit), options.host, options.port)
-    admin = _server(AdminApp(runtime), options.host, options.admin_port)
+    ingress = _server(
+        IngressApp(runtime, options.body_limit), options.host, options.port, options.access_log
+    )
+    admin = _server(AdminApp(runtime), options.host, options.admin_port, options.access_log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
