@@ -185,3 +185,11 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 2
             pass
         time.sleep(0.05)
     raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+def test_shipped_config_file_is_valid() -> None:
+    """deploy/wakeful.toml, which the systemd unit reads, holds only known keys and values."""
+    shipped = Path(__file__).parents[2] / "deploy" / "wakeful.toml"
+    got = _print_config(["--config", str(shipped)])
+    assert got["app"].endswith("# config file, WAKEFUL_APP")
+    assert got["log-format"].startswith('"json"  # config file')
