@@ -116,6 +116,14 @@ def main() -> None:
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @click.option(
+    "--shutdown-timeout",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="On SIGTERM, how long running attempts get to reach a durable point (a second "
+    "SIGTERM exits at once).",
+)
+@click.option(
     "--print-config",
     is_flag=True,
     help="Print the effective options as TOML (with where each came from) and exit.",
@@ -137,6 +145,7 @@ def serve(
     log_level: str,
     log_format: str,
     access_log: bool,
+    shutdown_timeout: timedelta,
     print_config: bool,
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite.
@@ -176,6 +185,7 @@ def serve(
         admin_port=admin_port,
         body_limit=max_body_size,
         access_log=access_log,
+        shutdown_timeout=shutdown_timeout.total_seconds(),
     )
     try:
         import uvloop

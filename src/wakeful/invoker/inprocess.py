@@ -95,6 +95,7 @@ class InProcessInvoker:
         self._load_state = load_state
         self._live: dict[InvocationId, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.draining = False
 
     @property
     def running(self) -> int:
@@ -103,6 +104,8 @@ class InProcessInvoker:
 
     def start(self, effect: StartAttempt) -> None:
         """Start an attempt (the engine already made it the current one)."""
+        if self.draining:
+            return  # its invocation stays running on disk: the next start recovers it
         # Registered at once: entries appended in the same batch are delivered to it.
         live = _Live(effect.attempt, None)
         self._live[effect.invocation_id] = live
@@ -126,6 +129,17 @@ class InProcessInvoker:
         live = self._live.pop(invocation_id, None)
         if live is not None and live.task is not None:
             live.task.cancel()
+
+    async def drain(self, within: float) -> int:
+        """Let live attempts reach a durable point within `within` seconds: waiting ones
+        suspend at once, running steps finish; start no new ones. Returns how many are left."""
+        self.draining = True
+        for live in self._live.values():
+            if live.machine is not None:
+                live.machine.suspend_at_next_wait()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within)
+        return len(self._tasks)
 
     async def close(self) -> None:
         """Abort every attempt (their invocations are recovered on the next start)."""
@@ -179,6 +193,8 @@ class InProcessInvoker:
             if fresh:
                 machine.deliver(early.first_index + len(early.entries) - len(fresh), fresh)
         live.machine, live.early = machine, []
+        if self.draining:
+            machine.suspend_at_next_wait()
         ctx = _CONTEXTS[kind](
             machine,
             iid,

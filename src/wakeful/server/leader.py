@@ -182,6 +182,7 @@ class PartitionLeader:
         self._cache: dict[InvocationId, Invocation] = {}
         self._waiters: dict[InvocationId, list[asyncio.Future[Finished]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a batch is being applied or committed
         self.batches = 0
         self.events = 0
 
@@ -231,6 +232,19 @@ class PartitionLeader:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    async def settle(self, within: float) -> bool:
+        """Wait until every queued event is applied and committed (False after `within` s)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while self._queue or self._busy:
+            if (
+                self._task is None
+                or self._task.done()
+                or asyncio.get_running_loop().time() > deadline
+            ):
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
     @property
     def cached(self) -> int:
         """How many invocation records are held in memory."""
@@ -246,6 +260,7 @@ class PartitionLeader:
             for _ in range(SETTLE_PASSES):
                 await asyncio.sleep(0)
             items, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            self._busy = True
             try:
                 await self._process(items)
             except Exception as e:  # storage failure: nothing of this batch is durable
@@ -254,6 +269,8 @@ class PartitionLeader:
                     if item.future is not None and not item.future.done():
                         item.future.set_exception(e)
                 raise
+            finally:
+                self._busy = False
 
     async def _load(self, events: Iterable[Event], state: BatchState) -> None:
         """Load what `events` will read and is not in memory yet."""

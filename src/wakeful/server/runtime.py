@@ -117,6 +117,20 @@ class Runtime:
             loop.create_task(self._recover(), name="wakeful-recovery"),
         ]
 
+    async def drain(self, within: float) -> int:
+        """Before a stop: start no new work, let live attempts reach a durable point (waiting
+        ones suspend at once) for up to `within` seconds, and commit what they reported.
+        Returns how many attempts were still running (they are recovered on the next start)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        for task in self._tasks:  # timers, purge and recovery would start new attempts
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        left = await self.invoker.drain(within)
+        await self.leader.settle(max(0.5, deadline - loop.time()))
+        return left
+
     async def stop(self) -> None:
         """Stop everything; attempts in flight are recovered on the next start."""
         for task in self._tasks:

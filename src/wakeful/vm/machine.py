@@ -235,6 +235,13 @@ class AttemptMachine:
             if not await self._wait_live(self.inactivity_timeout):
                 raise self._suspend(handles, mode)
 
+    def suspend_at_next_wait(self) -> None:
+        """Suspend as soon as the handler waits for something not yet delivered, instead of
+        after the inactivity timeout (the server is shutting down)."""
+        self.inactivity_timeout = 0
+        if self._live_waiter is not None:
+            _expire(self._live_waiter)  # a wait in progress re-checks, and suspends
+
     async def _wait_live(self, seconds: float | None) -> bool:
         """Wait for delivered entries (True), or until `seconds` pass without any (False)."""
         if self.seen_length in self._live or self.failure is not None:
