@@ -55,6 +55,7 @@ from wakeful.sdk.unsupported import (
 
 if TYPE_CHECKING:
     from wakeful.client import HttpError, RestateClient, RestateClientSendHandle, create_client
+    from wakeful.server.embed import asgi
 
 _CLIENT_NAMES = frozenset(
     {"HttpError", "RestateClient", "RestateClientSendHandle", "create_client"}
@@ -67,6 +68,10 @@ def __getattr__(name: str) -> Any:
         from wakeful import client
 
         return getattr(client, name)
+    if name == "asgi":  # the server loads only when an application embeds it
+        from wakeful.server.embed import asgi
+
+        return asgi
     raise AttributeError(f"module 'wakeful' has no attribute {name!r}")
 
 
@@ -101,6 +106,7 @@ __all__ = [
     "WorkflowSharedContext",
     "app",
     "as_completed",
+    "asgi",
     "connect",
     "create_client",
     "create_test_harness",
