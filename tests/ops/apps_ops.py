@@ -3,7 +3,8 @@
 `Waiter/wait` hands its awakeable id out by writing `{invocation id} {awakeable id}` to
 `awakeables.log` in the directory named by `WAKEFUL_TEST_DIR`, then waits for it;
 `Counter/add` keeps a total in its state; `Slow/step` runs a step that takes `seconds` and
-records each execution in `steps.log`. This module imports nothing from `tests`.
+records each execution in `steps.log`; `Flaky/once` fails its first attempt. This module
+imports nothing from `tests`.
 """
 
 from __future__ import annotations
@@ -70,4 +71,17 @@ async def step(ctx: Context, seconds: float) -> str:
     return f"{ctx.request().id}:{result}"
 
 
-app = restate.app(services=[waiter, counter, slow])
+flaky = Service("Flaky")
+
+
+@flaky.handler()
+async def once(ctx: Context, label: str) -> str:
+    """Fail the first attempt for `label` (a marker file remembers it), then answer `label`."""
+    marker = Path(os.environ[TRACES_ENV]) / f"flaky-{label}"
+    if not marker.exists():
+        marker.touch()
+        raise RuntimeError(f"first attempt of {label} fails")
+    return label
+
+
+app = restate.app(services=[waiter, counter, slow, flaky])

@@ -44,11 +44,9 @@ def _status(server: WakefulProcess, iid: str) -> str:
     return found
 
 
-async def _load(server: WakefulProcess, count: int) -> tuple[list[str], dict[str, int]]:
+async def _load(server: WakefulProcess, count: int, sent: list[str], added: dict[str, int]) -> None:
     """`count` sends of Slow/step and `count` Counter/add calls with idempotency keys, all at
-    once; returns the ids of the answered sends and the answered call results by key."""
-    sent: list[str] = []
-    added: dict[str, int] = {}
+    once; collects the ids of the answered sends and the answered call results by key."""
     connector = aiohttp.TCPConnector(limit=64)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(server.url, connector=connector, timeout=timeout) as client:
@@ -71,7 +69,6 @@ async def _load(server: WakefulProcess, count: int) -> tuple[list[str], dict[str
                 await call(i)
 
         await asyncio.gather(*(one(f, i) for i in range(count) for f in (send, add)))
-    return sent, added
 
 
 def test_sigterm_during_load_loses_nothing(tmp_path: Path) -> None:
@@ -80,10 +77,15 @@ def test_sigterm_during_load_loses_nothing(tmp_path: Path) -> None:
     server = _server(tmp_path).start()
 
     async def load_then_term() -> tuple[list[str], dict[str, int], int, float]:
-        loading = asyncio.create_task(_load(server, 1500))
-        await asyncio.sleep(1.2)
+        sent: list[str] = []
+        added: dict[str, int] = {}
+        loading = asyncio.create_task(_load(server, 1500, sent, added))
+        for _ in range(3000):  # until it is under way, on a machine of any speed
+            if (len(sent) >= 100 and len(added) >= 100) or loading.done():
+                break
+            await asyncio.sleep(0.01)
         code, took = await asyncio.to_thread(_signal_and_wait, server, 20)
-        sent, added = await loading
+        await loading
         return sent, added, code, took
 
     sent, added, code, took = asyncio.run(load_then_term())

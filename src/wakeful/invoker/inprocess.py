@@ -24,6 +24,7 @@ from wakeful.errors import JournalMismatchError, RetryableError, SuspendedExcept
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
+from wakeful.observe import Observer
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
 from wakeful.sdk.keyed_context import (
@@ -83,6 +84,7 @@ class InProcessInvoker:
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
         settings: InvokerSettings | None = None,
+        observer: Observer | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
@@ -94,6 +96,7 @@ class InProcessInvoker:
         self._live: dict[InvocationId, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
+        self.observer = observer or Observer()
 
     @property
     def running(self) -> int:
@@ -121,6 +124,7 @@ class InProcessInvoker:
             live.early.append(effect)  # arrived while the journal was being loaded
         else:
             live.machine.deliver(effect.first_index, effect.entries)
+            self.observer.delivered(effect.invocation_id)
 
     def abort(self, invocation_id: InvocationId) -> None:
         """Stop a live attempt, if there is one."""
@@ -206,7 +210,10 @@ class InProcessInvoker:
             load_state,
             kind.writes_state,
         )
-        self._post(await self._attempt(effect, handler, machine, ctx))
+        self.observer.attempt_started(iid, effect.target, attempt, len(journal))
+        ended = await self._attempt(effect, handler, machine, ctx)
+        self.observer.attempt_ended(effect.target, ended)
+        self._post(ended)
 
     async def _attempt(
         self,
@@ -245,8 +252,8 @@ class InProcessInvoker:
             )
             failure = Failure(e.status_code, e.message)
             return AttemptFailed(iid, attempt, machine.pending, failure, now(), retry_after)
-        except Exception as e:
-            log.warning("invocation %s attempt %d failed: %r", iid, attempt, e)
+        except Exception as e:  # the observer logs the failure; the traceback at DEBUG
+            log.debug("invocation %s attempt %d raised", iid, attempt, exc_info=True)
             message = "".join(traceback.format_exception_only(e)).strip()
             return AttemptFailed(iid, attempt, machine.pending, Failure(500, message), now())
         finally:

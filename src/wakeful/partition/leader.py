@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -245,6 +246,7 @@ class PartitionLeader:
         self.failed_batches = 0
         self.batches = 0
         self.events = 0
+        self.on_commit: Callable[[int, float], None] | None = None  # (events, seconds)
 
     # -- API ----------------------------------------------------------------------------
 
@@ -356,7 +358,10 @@ class PartitionLeader:
             await self._follow_up(state, applied, effects, deferred)
         if self._crash is not None:
             self._crash.reached("before_commit")
+        started = time.perf_counter()
         await self.store.commit(state.batch)
+        if self.on_commit is not None:
+            self.on_commit(len(items), time.perf_counter() - started)
         if self._crash is not None:
             self._crash.reached("after_commit_before_answer")
         self.batches += 1

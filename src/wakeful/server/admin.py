@@ -1,4 +1,5 @@
-"""The admin API (port 9070): health, services, invocations (list, describe, operate), state."""
+"""The admin API (port 9070): health, services, invocations (list, describe, operate), state,
+metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ from wakeful.engine.model import Invocation, Status
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
-from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
+from wakeful.observe.exposition import CONTENT_TYPE, render_metrics
+from wakeful.server.http import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    lifespan,
+    send_bytes,
+    send_error,
+    send_json,
+)
 from wakeful.server.runtime import Runtime
 
 __all__ = ["AdminApp"]
@@ -49,6 +60,9 @@ class AdminApp:
                     await send_json(send, 200, {})
                 else:
                     await send_json(send, 503, {"message": problem})
+            case ["metrics"] if method == "GET":
+                body = await render_metrics(self.runtime)
+                await send_bytes(send, 200, body, content_type=CONTENT_TYPE)
             case ["services"] if method == "GET":
                 await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":
@@ -66,7 +80,7 @@ class AdminApp:
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
             case ["state", service, key] if method == "GET":
                 await send_json(send, 200, await self._state(service, key))
-            case ["services" | "invocations" | "health" | "state", *_]:
+            case ["services" | "invocations" | "health" | "state" | "metrics", *_]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")

@@ -155,6 +155,7 @@ class IngressApp:
             result = Result(value=body)
         else:
             result = Result(failure=Failure(500, body.decode("utf-8", errors="replace")))
+        self.runtime.observer.signal_received(ref.invocation_id)
         # Unknown or finished targets are accepted and the signal dropped, as Restate does.
         await self.router.submit(
             DeliverSignal(ref.invocation_id, ref.index, result, self.clock.now_ms())
@@ -285,6 +286,8 @@ class IngressApp:
         if is_send:
             outcome = await self.router.submit(event)
             assert isinstance(outcome, InvokeOutcome)
+            if outcome.created:
+                self.runtime.observer.accepted(iid, target)
             status = "Accepted" if outcome.created else "PreviouslyAccepted"
             payload: dict[str, object] = {"invocationId": str(iid), "status": status}
             if invoke_at is not None and outcome.created:
@@ -293,6 +296,8 @@ class IngressApp:
             return
         answer, waiter = await self.router.submit_and_attach(event)
         assert isinstance(answer, InvokeOutcome)
+        if answer.created:
+            self.runtime.observer.accepted(iid, target)
         if kind == HandlerKind.WORKFLOW and not answer.created:
             raise _workflow_already_invoked(iid)
         if waiter is None:

@@ -20,6 +20,7 @@ from wakeful.engine.effects import (
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.observe import Observer
 from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
 from wakeful.partition.recovery import recover
@@ -67,7 +68,9 @@ class Runtime:
                 handler_kind=self._handler_kind,
             )
         )
+        self.observer = Observer()
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
+        self.leader.on_commit = self.observer.committed
         self.supervisor = Supervisor(clock)
         self.router = Router([self.leader])
         self.invoker = InProcessInvoker(
@@ -77,6 +80,7 @@ class Runtime:
             load_state=self.store.load_state,
             settings=InvokerSettings(settings.inactivity_timeout),
             clock=clock,
+            observer=self.observer,
         )
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
@@ -119,6 +123,7 @@ class Runtime:
         spawn("leader", self._lead, self._leader_crashed)
         spawn("timers", self.timers.run)
         spawn("purge", self.purge.run)
+        spawn("loop-lag", self.observer.watch_loop)
 
     async def drain(self, within: float) -> int:
         """Before a stop: start no new work, let live attempts reach a durable point (waiting
@@ -170,8 +175,10 @@ class Runtime:
                     self.invoker.deliver(effect)
                 case AbortAttempt(invocation_id=iid):
                     self.invoker.abort(iid)
-                case InvocationFinished(expires_at_ms=expires) if expires is not None:
-                    self.purge.finished(expires)
+                case InvocationFinished(invocation_id=iid, result=result, expires_at_ms=expires):
+                    self.observer.finished(iid, result)
+                    if expires is not None:
+                        self.purge.finished(expires)
                 case TimerScheduled(due_ms=due):
                     self.timers.scheduled(due)
 
