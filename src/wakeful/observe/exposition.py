@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wakeful.engine.model import Status
-
-if TYPE_CHECKING:
-    from wakeful.server.runtime import Runtime
+from wakeful.observe.observer import Observer
 
 __all__ = ["CONTENT_TYPE", "render_metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
 
 
-async def render_metrics(runtime: Runtime) -> bytes:
-    """Refresh the gauges read from storage, then render every metric."""
-    observer = runtime.observer
+async def render_metrics(observer: Observer, store: object, live_attempts: int) -> bytes:
+    """Refresh the gauges read from `store`, then render every metric."""
     metrics = observer.metrics
-    counts = getattr(runtime.store, "counts", None)  # a store without it omits these gauges
+    counts = getattr(store, "counts", None)  # a store without it omits these gauges
     if counts is not None:
         statuses, pending = await counts()
         for status in Status:
             metrics.invocations.labels(status.label).set(statuses.get(int(status), 0))
         for kind, count in pending.items():
             metrics.pending.labels(kind).set(count)
-    metrics.live_attempts.set(runtime.invoker.running)
+    metrics.live_attempts.set(live_attempts)
     observer.scraped()
     return generate_latest(metrics.registry)

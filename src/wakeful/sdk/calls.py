@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.errors import InvalidIdError, TerminalError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
@@ -17,6 +17,7 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, partition_key_for
+from wakeful.journal.limits import latest_time_error
 from wakeful.sdk.context import (
     HandlerType,
     RestateDurableCallFuture,
@@ -49,13 +50,14 @@ class CallsMixin:
     machine: AttemptMachine
     invocation_id: InvocationId
     _children: list[str]
+    clock: Clock = SYSTEM_CLOCK  # the invoker sets the server's (a test's virtual clock)
 
     # -- timers ------------------------------------------------------------------------
 
     def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
         """A durable timer that fires after `delta` (survives restarts)."""
+        wake_up_at = _time_after(self.clock.now_ms(), delta, "sleep")
         cid = self.machine.allocate_completion_id()
-        wake_up_at = int((time.time() + delta.total_seconds()) * 1000)
         self.machine.command(SleepCommand(wake_up_at, cid, name))
         return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
 
@@ -120,7 +122,7 @@ class CallsMixin:
         callee = self._callee_id(service, handler, key, idempotency_key, workflow_run)
         invoke_at = None
         if send_delay is not None and send_delay.total_seconds() > 0:
-            invoke_at = int((time.time() + send_delay.total_seconds()) * 1000)
+            invoke_at = _time_after(self.clock.now_ms(), send_delay, "send_delay")
         command = OneWayCallCommand(
             service,
             handler,
@@ -285,6 +287,15 @@ class CallsMixin:
         """Propagate a cancellation to the calls this invocation made."""
         for child in self._children:
             self.cancel_invocation(child)
+
+
+def _time_after(now_ms: int, delta: timedelta, what: str) -> int:
+    """Epoch milliseconds `delta` after `now_ms`; TerminalError (400) if that cannot be stored."""
+    delta_ms = delta.total_seconds() * 1000
+    reason = latest_time_error(now_ms, max(delta_ms, 0.0))
+    if reason is not None:
+        raise TerminalError(f"bad {what}: {reason}", 400)
+    return now_ms + int(delta_ms)
 
 
 def _parse(invocation_id: str) -> InvocationId:

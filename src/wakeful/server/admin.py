@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
-from wakeful.engine.model import Invocation, Status
+from wakeful.engine.model import HandlerKind, Invocation, Status
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
@@ -18,6 +18,7 @@ from wakeful.server.http import (
     Receive,
     Scope,
     Send,
+    check_headers,
     lifespan,
     send_bytes,
     send_error,
@@ -26,6 +27,9 @@ from wakeful.server.http import (
 from wakeful.server.runtime import Runtime
 
 __all__ = ["AdminApp"]
+
+MAX_LIST_LIMIT = 100_000
+DEFAULT_LIST_LIMIT = 100
 
 
 class AdminApp:
@@ -41,6 +45,7 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
+            check_headers(scope)
             await self._route(scope, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
@@ -52,7 +57,7 @@ class AdminApp:
     async def _route(self, scope: Scope, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         match parts:
             case ["health"]:
                 problem = self.runtime.health()
@@ -61,7 +66,10 @@ class AdminApp:
                 else:
                     await send_json(send, 503, {"message": problem})
             case ["metrics"] if method == "GET":
-                body = await render_metrics(self.runtime)
+                runtime = self.runtime
+                body = await render_metrics(
+                    runtime.observer, runtime.store, runtime.invoker.running
+                )
                 await send_bytes(send, 200, body, content_type=CONTENT_TYPE)
             case ["services"] if method == "GET":
                 await send_json(send, 200, {"services": self._services()})
@@ -89,12 +97,14 @@ class AdminApp:
         return [
             {
                 "name": service.name,
-                "ty": {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}[
-                    service.kind
+                "ty": _SERVICE_TYPES[service.ty],
+                "deployment": service.deployment,
+                "handlers": [
+                    {"name": h.name, "ty": _HANDLER_TYPES[h.kind]}
+                    for h in service.handlers.values()
                 ],
-                "handlers": [{"name": h.name, "ty": h.kind} for h in service.handlers.values()],
             }
-            for service in self.runtime.app.services.values()
+            for service in self.runtime.registry
         ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -106,13 +116,15 @@ class AdminApp:
                 labels = ", ".join(s.label for s in Status)
                 raise HttpError(400, f"unknown status {label!r}: use one of {labels}")
             status = int(matching[0])
-        limit = _int_param(query, "limit", 100, 1, _LIST_SCAN)
+        limit = _limit(query)
         since = _int_param(query, "since", 0, 0, 2**63 - 1)
         service = query.get("service", [None])[0]
         filtered = service is not None or since > 0
         # The store has no index by service or creation time: with a filter, scan a bounded
         # number of rows and filter them here.
-        rows = await self.runtime.store.list_invocations(status, _LIST_SCAN if filtered else limit)
+        rows = await self.runtime.store.list_invocations(
+            status, MAX_LIST_LIMIT if filtered else limit
+        )
         picked = [
             r
             for r in rows
@@ -123,10 +135,10 @@ class AdminApp:
         return {"invocations": [_summary(r.invocation_id, r.invocation) for r in picked[:limit]]}
 
     async def _state(self, service: str, key: str) -> dict[str, Any]:
-        found = self.runtime.app.services.get(service)
+        found = self.runtime.registry.service(service)
         if found is None:
             raise HttpError(404, f"no service named {service!r}")
-        if found.kind == "service":
+        if not found.keyed:
             raise HttpError(400, f"{service} is a service: only objects and workflows have state")
         values = await self.runtime.store.load_state((service, key))
         entries: list[dict[str, Any]] = []
@@ -188,13 +200,34 @@ class AdminApp:
         await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
 
 
+_SERVICE_TYPES = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}
+_HANDLER_TYPES = {
+    HandlerKind.SERVICE: None,
+    HandlerKind.EXCLUSIVE: "exclusive",
+    HandlerKind.SHARED: "shared",
+    HandlerKind.WORKFLOW: "workflow",
+    HandlerKind.WORKFLOW_SHARED: "shared",
+}
 _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
 )
 
 
-_LIST_SCAN = 100_000  # the most rows a filtered list looks at
+def _limit(query: dict[str, list[str]]) -> int:
+    """The `limit` query parameter: a whole number from 1 to MAX_LIST_LIMIT."""
+    if "limit" not in query:
+        return DEFAULT_LIST_LIMIT
+    text = query["limit"][0].strip()
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 9
+        or not 1 <= int(text) <= MAX_LIST_LIMIT
+    ):
+        raise HttpError(
+            400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
+        )
+    return int(text)
 
 
 def _int_param(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:

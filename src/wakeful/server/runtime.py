@@ -1,4 +1,4 @@
-"""Wiring: store + engine + partition leader + router + in-process invoker + timers + recovery."""
+"""Wiring: store + registry + engine + partition leader + router + invokers + timers + recovery."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from wakeful.engine.effects import (
 )
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
-from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
+from wakeful.invoker.router import InvokerRouter
 from wakeful.observe import Observer
 from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
@@ -27,7 +28,9 @@ from wakeful.partition.recovery import recover
 from wakeful.partition.router import Router
 from wakeful.partition.supervisor import Supervisor
 from wakeful.partition.timers import TimerLoop
+from wakeful.registry import IN_PROCESS, Registry, decode_manifest
 from wakeful.sdk.app import App
+from wakeful.sdk.discovery import manifest_of
 from wakeful.storage.api import Store
 from wakeful.storage.sqlite import SqliteStore
 
@@ -61,11 +64,13 @@ class Runtime:
         self.settings = settings
         self.clock = clock
         self.store: Store = store or SqliteStore(settings.data_dir / "wakeful.sqlite")
+        self.registry = Registry()
+        self.registry.register(decode_manifest(manifest_of(app)), IN_PROCESS)
         self.engine = Engine(
             EngineConfig(
                 retry_policy=self._retry_policy,
                 completion_retention_ms=self._retention_ms,
-                handler_kind=self._handler_kind,
+                handler_kind=self.registry.handler_kind,
             )
         )
         self.observer = Observer()
@@ -73,8 +78,9 @@ class Runtime:
         self.leader.on_commit = self.observer.committed
         self.supervisor = Supervisor(clock)
         self.router = Router([self.leader])
-        self.invoker = InProcessInvoker(
+        self.in_process = InProcessInvoker(
             app,
+            registry=self.registry,
             post=self.router.post,
             load_journal=self.store.load_journal,
             load_state=self.store.load_state,
@@ -82,6 +88,7 @@ class Runtime:
             clock=clock,
             observer=self.observer,
         )
+        self.invoker = InvokerRouter(self.registry, {IN_PROCESS: self.in_process})
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
 
@@ -89,30 +96,26 @@ class Runtime:
 
     def _retry_policy(self, target: Target) -> RetryPolicy:
         default = self.settings.retry_policy
-        handler = self.app.handler(target.service, target.handler)
-        custom = None if handler is None else handler.retry_policy
-        if custom is None:
+        handler = self.registry.handler(target.service, target.handler)
+        if handler is None:
             return default
+        custom = handler.retry
         return RetryPolicy(
-            initial_interval_ms=_ms(custom.initial_interval, default.initial_interval_ms),
+            initial_interval_ms=_or(custom.initial_interval_ms, default.initial_interval_ms),
             factor=custom.exponentiation_factor or default.factor,
-            max_interval_ms=_ms(custom.max_interval, default.max_interval_ms),
+            max_interval_ms=_or(custom.max_interval_ms, default.max_interval_ms),
             max_attempts=custom.max_attempts or default.max_attempts,
             on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
         )
 
     def _retention_ms(self, target: Target, kind: HandlerKind) -> int:
-        handler = self.app.handler(target.service, target.handler)
+        handler = self.registry.handler(target.service, target.handler)
         default = int(self.settings.completion_retention.total_seconds() * 1000)
         if handler is None:
             return default
         if kind == HandlerKind.WORKFLOW:
-            return _ms(handler.workflow_retention, default)
-        return _ms(handler.idempotency_retention, default)
-
-    def _handler_kind(self, target: Target) -> HandlerKind | None:
-        handler = self.app.handler(target.service, target.handler)
-        return None if handler is None else handler_kind(handler)
+            return _or(handler.workflow_retention_ms, default)
+        return _or(handler.idempotency_retention_ms, default)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -185,3 +188,7 @@ class Runtime:
 
 def _ms(value: timedelta | None, default: int) -> int:
     return default if value is None else int(value.total_seconds() * 1000)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value

@@ -19,7 +19,7 @@ from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
 from wakeful.server.runtime import Runtime, RuntimeSettings
 
-__all__ = ["ServeOptions", "serve"]
+__all__ = ["ServeOptions", "http_server", "serve"]
 
 log = logging.getLogger("wakeful")
 
@@ -36,7 +36,7 @@ class ServeOptions:
     shutdown_timeout: float = 10.0  # seconds running attempts get to stop at a durable point
 
 
-def _server(
+def http_server(
     app: Callable[..., Any], host: str, port: int, access_log: bool = False, grace: float = 2.0
 ) -> uvicorn.Server:
     config = uvicorn.Config(
@@ -72,14 +72,16 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
     runtime = Runtime(app, settings)
     await runtime.start()
     grace = min(2.0, options.shutdown_timeout)  # for open requests; attempts get the rest
-    ingress = _server(
+    ingress = http_server(
         IngressApp(runtime, options.body_limit),
         options.host,
         options.port,
         options.access_log,
         grace,
     )
-    admin = _server(AdminApp(runtime), options.host, options.admin_port, options.access_log, grace)
+    admin = http_server(
+        AdminApp(runtime), options.host, options.admin_port, options.access_log, grace
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
