@@ -3,7 +3,8 @@
 `Waiter/wait` hands its awakeable id out by writing `{invocation id} {awakeable id}` to
 `awakeables.log` in the directory named by `WAKEFUL_TEST_DIR`, then waits for it;
 `Counter/add` keeps a total in its state; `Slow/step` runs a step that takes `seconds` and
-records each execution in `steps.log`; `Flaky/once` fails its first attempt. This module
+records each execution in `steps.log`; `Flaky/once` fails its first attempt;
+`Caller/add_twice` calls `Counter/add` twice. This module
 imports nothing from `tests`.
 """
 
@@ -84,4 +85,14 @@ async def once(ctx: Context, label: str) -> str:
     return label
 
 
-app = restate.app(services=[waiter, counter, slow, flaky])
+caller = Service("Caller")
+
+
+@caller.handler()
+async def add_twice(ctx: Context, key: str) -> int:
+    """Call Counter/add for `key` twice (durable calls); answer the last total."""
+    await ctx.object_call(add, key=key, arg=1)
+    return await ctx.object_call(add, key=key, arg=1)
+
+
+app = restate.app(services=[waiter, counter, slow, flaky, caller])

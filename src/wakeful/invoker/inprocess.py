@@ -24,7 +24,7 @@ from wakeful.errors import JournalMismatchError, RetryableError, SuspendedExcept
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
-from wakeful.observe import Observer
+from wakeful.observe.observer import Observer
 from wakeful.registry import HandlerRecord, Registry
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
@@ -231,9 +231,16 @@ class InProcessInvoker:
             kind.writes_state,
         )
         ctx.clock = self.clock  # durable timers and ctx.time() read the server's clock
-        self.observer.attempt_started(iid, effect.target, attempt, len(journal))
-        ended = await self._attempt(effect, handler, machine, ctx)
-        self.observer.attempt_ended(effect.target, ended)
+        observer = self.observer
+        span = observer.attempt_started(
+            iid, effect.target, attempt, len(journal), machine.input.headers
+        )
+        if span is None:
+            ended = await self._attempt(effect, handler, machine, ctx)
+        else:
+            with observer.attempt_scope(span):
+                ended = await self._attempt(effect, handler, machine, ctx)
+        observer.attempt_ended(effect.target, ended, span)
         self._post(ended)
 
     def _record(self, effect: StartAttempt) -> HandlerRecord | None:

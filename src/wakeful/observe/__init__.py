@@ -1,5 +1,5 @@
-"""What the engine tells operators: lifecycle logs, Prometheus metrics, event-loop lag."""
+"""What the engine tells operators: lifecycle logs, Prometheus metrics, OpenTelemetry traces.
 
-from wakeful.observe.observer import Observer
-
-__all__ = ["Observer"]
+Import the modules themselves (`wakeful.observe.observer`, `wakeful.observe.tracing`): the SDK
+imports the tracing hooks and must not load the metrics with them.
+"""

@@ -9,6 +9,7 @@ error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from wakeful.engine.events import AttemptCompleted, AttemptFailed, AttemptSuspen
 from wakeful.engine.model import Target
 from wakeful.journal.entries import Result
 from wakeful.journal.ids import InvocationId
+from wakeful.observe import tracing
 from wakeful.observe.metrics import Metrics
 
 __all__ = ["Observer"]
@@ -35,6 +37,10 @@ class Observer:
         self.metrics = Metrics()
         self._resolved_at: dict[InvocationId, float] = {}
         self._lag_max = 0.0
+        # With tracing on: the span of each invocation's latest attempt here (a completion
+        # links to it) and of the completion that will wake it (its next attempt links to it).
+        self._attempt_spans: dict[InvocationId, Any] = {}
+        self._wakers: dict[InvocationId, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -43,8 +49,16 @@ class Observer:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("accepted %s", target, extra=_extra(iid, target, 0))
 
-    def attempt_started(self, iid: InvocationId, target: Target, attempt: int, known: int) -> None:
-        """An attempt starts; `known` journal entries exist (more than the input: a resume)."""
+    def attempt_started(
+        self,
+        iid: InvocationId,
+        target: Target,
+        attempt: int,
+        known: int,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Any:
+        """An attempt starts; `known` journal entries exist (more than the input: a resume).
+        Returns its span when tracing is on (else None)."""
         resumed = known > 1
         self.metrics.attempts_started.labels("resumed" if resumed else "first").inc()
         self._resumed(iid)
@@ -61,9 +75,37 @@ class Observer:
                 log.debug(
                     "%s attempt %d started", target, attempt, extra=_extra(iid, target, attempt)
                 )
+        tracer = tracing.tracer()
+        if tracer is None:
+            return None
+        span = tracer.start_span(
+            f"invoke {target}",
+            context=tracing.parent_context(dict(headers or ())),
+            links=tracing.link_to(self._wakers.pop(iid, None)),
+            attributes={
+                "restate.invocation.id": str(iid),
+                "restate.invocation.target": str(target),
+                "restate.invocation.attempt": attempt,
+                "rpc.service": target.service,
+                "rpc.method": target.handler,
+                "restate.invocation.resumed": resumed,
+            },
+        )
+        _bounded_put(self._attempt_spans, iid, span.get_span_context())
+        return span
 
-    def attempt_ended(self, target: Target, event: Event) -> None:
+    def attempt_scope(self, span: Any) -> contextlib.AbstractContextManager[Any]:
+        """Makes the attempt's span current while its handler runs (nothing when off)."""
+        if span is None:
+            return contextlib.nullcontext()
+        from opentelemetry import trace
+
+        return trace.use_span(span, end_on_exit=False)
+
+    def attempt_ended(self, target: Target, event: Event, span: Any = None) -> None:
         """An attempt ended with `event` (completed, suspended or failed)."""
+        if span is not None:
+            _end_attempt_span(span, event)
         match event:
             case AttemptSuspended(invocation_id=iid, attempt=attempt, waiting=waiting):
                 self.metrics.attempts.labels("suspended").inc()
@@ -94,6 +136,8 @@ class Observer:
 
     def finished(self, iid: InvocationId, result: Result) -> None:
         """An invocation completed, with a value or a terminal failure."""
+        if self._attempt_spans:
+            self._attempt_spans.pop(iid, None)
         failure = result.failure
         self.metrics.finished.labels("success" if failure is None else "failure").inc()
         if failure is not None:
@@ -110,6 +154,59 @@ class Observer:
     def live(self, count: int) -> None:
         """How many attempts run in this process now."""
         self.metrics.live_attempts.set(count)
+
+    # -- traced edges ---------------------------------------------------------------------
+
+    def ingress_invoke(self, target: Target, forwarded: list[tuple[str, str]]) -> Any:
+        """With tracing on: start the `ingress_invoke` span, continuing the request's
+        `traceparent`, and make `forwarded` (the headers stored with the input) name it."""
+        tracer = tracing.tracer()
+        if tracer is None:
+            return None
+        from opentelemetry.trace import SpanKind
+
+        span = tracer.start_span(
+            f"ingress_invoke {target}",
+            context=tracing.parent_context(dict(forwarded)),
+            kind=SpanKind.SERVER,
+            attributes={"restate.invocation.target": str(target)},
+        )
+        carrier = tracing.traceparent_of(span)
+        forwarded[:] = [(k, v) for k, v in forwarded if k not in carrier] + list(carrier.items())
+        return span
+
+    def ingress_done(self, span: Any, iid: InvocationId, created: bool) -> None:
+        """The invocation the `ingress_invoke` span created is durable (or existed)."""
+        if span is not None:
+            span.set_attribute("restate.invocation.id", str(iid))
+            span.set_attribute("restate.invocation.created", created)
+            span.end()
+
+    def awakeable_completion(
+        self, iid: InvocationId, awakeable_id: str, action: str, headers: dict[str, str]
+    ) -> Any:
+        """With tracing on: a `{action} awakeable` span linked to the waiting attempt; the
+        attempt it wakes links back to it. End it with `end_span`."""
+        tracer = tracing.tracer()
+        if tracer is None:
+            return None
+        from opentelemetry.trace import SpanKind
+
+        span = tracer.start_span(
+            f"{action} awakeable",
+            context=tracing.parent_context(headers),
+            kind=SpanKind.SERVER,
+            links=tracing.link_to(self._attempt_spans.get(iid)),
+            attributes={"restate.awakeable.id": awakeable_id, "restate.invocation.id": str(iid)},
+        )
+        _bounded_put(self._wakers, iid, span.get_span_context())
+        return span
+
+    @staticmethod
+    def end_span(span: Any) -> None:
+        """End a span a hook returned (None when tracing is off)."""
+        if span is not None:
+            span.end()
 
     # -- resolve → resume ------------------------------------------------------------------
 
@@ -158,6 +255,35 @@ class Observer:
         """Publish the per-scrape maximum lag and start a new window."""
         self.metrics.loop_lag_max.set(self._lag_max)
         self._lag_max = 0.0
+
+
+def _end_attempt_span(span: Any, event: Event) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    match event:
+        case AttemptSuspended(waiting=waiting):
+            span.set_attribute("restate.attempt.outcome", "suspended")
+            span.add_event(
+                "suspended",
+                {"restate.waiting.signals": [int(i) for i in waiting.signal_indexes],
+                 "restate.waiting.completions": [int(i) for i in waiting.completion_ids]},
+            )  # fmt: skip
+        case AttemptCompleted(result=result):
+            span.set_attribute("restate.attempt.outcome", "completed")
+            if result.failure is not None:
+                span.set_status(Status(StatusCode.ERROR, result.failure.message))
+        case AttemptFailed(failure=failure):
+            span.set_attribute("restate.attempt.outcome", "failed")
+            span.set_status(Status(StatusCode.ERROR, failure.message))
+        case _:
+            pass
+    span.end()
+
+
+def _bounded_put(table: dict[InvocationId, Any], iid: InvocationId, value: Any) -> None:
+    if len(table) >= _MAX_TRACKED_RESOLVES:
+        table.clear()  # invocations that finished elsewhere or never resumed
+    table[iid] = value
 
 
 def _extra(iid: InvocationId, target: Target, attempt: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from uuid import UUID
 from wakeful.errors import InvalidIdError, SdkInternalBaseException, TerminalError
 from wakeful.journal.entries import CompleteAwakeableCommand, Failure, Result, RunCommand
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
+from wakeful.observe import tracing
 from wakeful.sdk.calls import CallsMixin
 from wakeful.sdk.context import (
     AttemptFinishedEvent,
@@ -172,9 +173,10 @@ class AttemptContext(CallsMixin, Context):
             while True:
                 attempt += 1
                 try:
-                    value = action(*args, **kwargs)
-                    if inspect.isawaitable(value):
-                        value = await value
+                    with tracing.step_span(name):
+                        value = action(*args, **kwargs)
+                        if inspect.isawaitable(value):
+                            value = await value
                     result = Result(value=serde.serialize(value))
                 except TerminalError as e:
                     result = Result(failure=Failure(e.status_code, e.message, e.metadata))
@@ -207,6 +209,8 @@ class AttemptContext(CallsMixin, Context):
             serde = serde.with_maybe_type(type_hint)
         index = self.machine.allocate_signal_index()
         awakeable_id = str(AwakeableId(self.invocation_id, index))
+        if tracing.enabled() and not self.machine.replaying:
+            tracing.awakeable_created(awakeable_id)
         return awakeable_id, DurableFuture(self.machine, signal_handle(index), serde)
 
     def resolve_awakeable(

@@ -18,6 +18,7 @@ from wakeful.journal.entries import (
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, partition_key_for
 from wakeful.journal.limits import latest_time_error
+from wakeful.observe import tracing
 from wakeful.sdk.context import (
     HandlerType,
     RestateDurableCallFuture,
@@ -94,7 +95,7 @@ class CallsMixin:
             handler,
             key,
             body,
-            list((headers or {}).items()),
+            list((tracing.inject(headers) or {}).items()),
             callee.to_bytes(),
             cid,
             idempotency_key,
@@ -128,7 +129,7 @@ class CallsMixin:
             handler,
             key,
             body,
-            list((headers or {}).items()),
+            list((tracing.inject(headers) or {}).items()),
             callee.to_bytes(),
             invoke_at,
             idempotency_key,

@@ -126,7 +126,7 @@ class IngressApp:
                 raise HttpError(400, _BAD_AWAKEABLE_PATH)
             if method != "POST":
                 raise _method_not_allowed()
-            await self._complete_awakeable(parts[1], parts[2], receive, send)
+            await self._complete_awakeable(parts[1], parts[2], scope, receive, send)
         elif verb == "invocation":
             if method != "GET":
                 raise _method_not_allowed()
@@ -153,7 +153,7 @@ class IngressApp:
             raise HttpError(404, "not found")
 
     async def _complete_awakeable(
-        self, awakeable_id: str, action: str, receive: Receive, send: Send
+        self, awakeable_id: str, action: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         try:
             ref = parse_awakeable_id(awakeable_id)
@@ -172,11 +172,18 @@ class IngressApp:
             log.warning("ignored a completion of legacy awakeable id %s", awakeable_id)
             await send_bytes(send, 202, b"")
             return
-        self.runtime.observer.signal_received(ref.invocation_id)
-        # Unknown or finished targets are accepted and the signal dropped, as Restate does.
-        await self.router.submit(
-            DeliverSignal(ref.invocation_id, ref.index, result, self.clock.now_ms())
+        observer = self.runtime.observer
+        observer.signal_received(ref.invocation_id)
+        span = observer.awakeable_completion(
+            ref.invocation_id, awakeable_id, action, request_headers(scope)
         )
+        try:
+            # Unknown or finished targets are accepted and the signal dropped, as Restate does.
+            await self.router.submit(
+                DeliverSignal(ref.invocation_id, ref.index, result, self.clock.now_ms())
+            )
+        finally:
+            observer.end_span(span)
         await send_bytes(send, 202, b"")
 
     async def _invocation_result(self, parts: list[str], receive: Receive, send: Send) -> None:
@@ -289,6 +296,8 @@ class IngressApp:
         iid = _invocation_id(target, kind, idempotency_key)
         forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
         forwarded.append(("x-restate-ingress-path", raw_path_of(scope)))
+        observer = self.runtime.observer
+        span = observer.ingress_invoke(target, forwarded)  # None unless tracing is on
         event = Invoke(
             iid,
             target,
@@ -303,8 +312,9 @@ class IngressApp:
         if is_send:
             outcome = await self.router.submit(event)
             assert isinstance(outcome, InvokeOutcome)
+            observer.ingress_done(span, iid, outcome.created)
             if outcome.created:
-                self.runtime.observer.accepted(iid, target)
+                observer.accepted(iid, target)
             status = "Accepted" if outcome.created else "PreviouslyAccepted"
             payload: dict[str, object] = {"invocationId": str(iid), "status": status}
             if invoke_at is not None and outcome.created:
@@ -313,8 +323,9 @@ class IngressApp:
             return
         answer, waiter = await self.router.submit_and_attach(event)
         assert isinstance(answer, InvokeOutcome)
+        observer.ingress_done(span, iid, answer.created)
         if answer.created:
-            self.runtime.observer.accepted(iid, target)
+            observer.accepted(iid, target)
         if kind == HandlerKind.WORKFLOW and not answer.created:
             raise _workflow_already_invoked(iid)
         if waiter is None:

@@ -21,7 +21,8 @@ from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
 from wakeful.invoker.router import InvokerRouter
-from wakeful.observe import Observer
+from wakeful.observe import tracing
+from wakeful.observe.observer import Observer
 from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
 from wakeful.partition.recovery import recover
@@ -121,6 +122,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Open the store; start the leader, timers and purge under supervision; recover."""
+        tracing.configure_from_env()
         await self.store.open()
         spawn = self.supervisor.spawn
         spawn("leader", self._lead, self._leader_crashed)
@@ -146,6 +148,7 @@ class Runtime:
         await self.invoker.close()
         await self.leader.stop()
         await self.store.close()
+        tracing.shutdown()
 
     def health(self) -> str | None:
         """Why the engine cannot make progress right now; None when it can."""
