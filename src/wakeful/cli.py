@@ -71,7 +71,7 @@ def main() -> None:
 
 
 @main.command(cls=ConfiguredCommand, epilog=_SERVE_EXAMPLES)
-@click.argument("app", metavar="FILE_OR_MODULE:APP")
+@click.argument("app", metavar="[FILE_OR_MODULE:APP]", required=False)
 @click.option("--data-dir", default=".wakeful", show_default=True, help="Where SQLite lives.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, help="Ingress port.")
@@ -129,7 +129,7 @@ def main() -> None:
     help="Print the effective options as TOML (with where each came from) and exit.",
 )
 def serve(
-    app: str,
+    app: str | None,
     data_dir: str,
     host: str,
     port: int,
@@ -150,6 +150,9 @@ def serve(
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite.
 
+    Without an application it is a pure server, like restate-server: register remote
+    deployments with `POST /deployments` on the admin port.
+
     Every option can also be set by an environment variable named after it (shown below) or
     by a key in the TOML file given to --config; a flag wins over the environment, which wins
     over the file.
@@ -166,7 +169,12 @@ def serve(
     from wakeful.server.serve import serve as run_server
 
     configure_logging(log_level, log_format)
-    application = load_app(app)
+    if app is None:
+        from wakeful.sdk.app import App
+
+        application = App()
+    else:
+        application = load_app(app)
     settings = RuntimeSettings(
         data_dir=Path(data_dir),
         inactivity_timeout=inactivity_timeout,

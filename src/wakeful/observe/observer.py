@@ -80,7 +80,7 @@ class Observer:
             return None
         span = tracer.start_span(
             f"invoke {target}",
-            context=tracing.parent_context(dict(headers or ())),
+            context=tracing.parent_context(dict(headers or ())) or tracing.caller_context(str(iid)),
             links=tracing.link_to(self._wakers.pop(iid, None)),
             attributes={
                 "restate.invocation.id": str(iid),
@@ -138,6 +138,7 @@ class Observer:
         """An invocation completed, with a value or a terminal failure."""
         if self._attempt_spans:
             self._attempt_spans.pop(iid, None)
+            tracing.forget_call(str(iid))
         failure = result.failure
         self.metrics.finished.labels("success" if failure is None else "failure").inc()
         if failure is not None:

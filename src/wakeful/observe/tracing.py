@@ -13,7 +13,8 @@ The spans of an invocation:
   to the completion that woke it; handler code runs inside it, so its own spans nest there;
 - `run {name}` for each `ctx.run` body that executes (not on replay);
 - `create awakeable` with `restate.awakeable.id`;
-- calls and sends carry the attempt's `traceparent`: the callee's attempts are its children;
+- a call's callee attempts are children of the calling attempt (when both run in this process;
+  the journal is not touched, so turning tracing on or off never changes a replay);
 - `resolve awakeable` / `reject awakeable` (server): continues the resolver's `traceparent`
   and links to the attempt waiting for it.
 
@@ -33,9 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "awakeable_created",
+    "caller_context",
     "configure_from_env",
     "enabled",
-    "inject",
+    "forget_call",
+    "note_call",
     "shutdown",
     "step_span",
     "tracer",
@@ -129,16 +132,34 @@ def traceparent_of(span: Span) -> dict[str, str]:
     return carrier
 
 
-def inject(headers: dict[str, str] | None) -> dict[str, str] | None:
-    """`headers` plus the current span's `traceparent` (for a call or send); as is when off."""
-    if _tracer is None:
-        return headers
+_MAX_CALLERS = 100_000
+_callers: dict[str, Any] = {}  # callee invocation id -> the calling attempt's span context
+
+
+def note_call(callee_id: str) -> None:
+    """The current attempt calls `callee_id`: its attempts become children of this one."""
     from opentelemetry import trace
 
-    span = trace.get_current_span()
-    if not span.get_span_context().is_valid:
-        return headers
-    return {**(headers or {}), **traceparent_of(span)}
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        if len(_callers) >= _MAX_CALLERS:
+            _callers.clear()  # callees that ran elsewhere or never started
+        _callers.setdefault(callee_id, context)
+
+
+def caller_context(invocation_id: str) -> Any:
+    """The OTel context of the attempt that called `invocation_id` here (None if unknown)."""
+    found = _callers.get(invocation_id)
+    if found is None:
+        return None
+    from opentelemetry import trace
+
+    return trace.set_span_in_context(trace.NonRecordingSpan(found))
+
+
+def forget_call(invocation_id: str) -> None:
+    """`invocation_id` finished: its caller's context is no longer needed."""
+    _callers.pop(invocation_id, None)
 
 
 @contextlib.contextmanager
