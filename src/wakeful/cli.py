@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from wakeful.commands.awakeables import awakeables
+from wakeful.commands.awakeables import awakeables, promises
 from wakeful.commands.config import DURATION, ConfiguredCommand, render_config
 from wakeful.commands.invocations import invocations
 from wakeful.commands.state import state
@@ -207,7 +207,7 @@ def _ms(value: timedelta) -> int:
     return int(value.total_seconds() * 1000)
 
 
-for _group in (invocations, awakeables, state):
+for _group in (invocations, awakeables, promises, state):
     main.add_command(_group)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -41,10 +42,17 @@ def ingress_option(fn: F) -> F:
     )(fn)
 
 
-def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One HTTP call; a connection failure or an error answer becomes a one-line CLI error."""
+def request(
+    method: str, url: str, token_env: str = "WAKEFUL_ADMIN_TOKEN", **kwargs: Any
+) -> httpx.Response:
+    """One HTTP call; a connection failure or an error answer becomes a one-line CLI error.
+    The bearer token in the environment variable `token_env`, if set, goes with it (the
+    server's `--admin-token` / `--completion-token`)."""
     import httpx  # only the client commands need it; `serve` starts without it
 
+    token = os.environ.get(token_env)
+    if token:
+        kwargs["headers"] = {"authorization": f"Bearer {token}", **kwargs.get("headers", {})}
     try:
         response = httpx.request(method, url, timeout=30, **kwargs)
     except httpx.HTTPError as e:
