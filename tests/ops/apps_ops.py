@@ -95,4 +95,10 @@ async def add_twice(ctx: Context, key: str) -> int:
     return await ctx.object_call(add, key=key, arg=1)
 
 
+@caller.handler()
+async def attempt_traceparent(ctx: Context) -> str:
+    """The `traceparent` among the attempt's headers (empty without tracing)."""
+    return ctx.request().attempt_headers.get("traceparent", "")
+
+
 app = restate.app(services=[waiter, counter, slow, flaky, caller])

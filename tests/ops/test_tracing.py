@@ -108,7 +108,8 @@ def test_awakeable_flow_is_one_trace(tmp_path: Path) -> None:
 
 
 def test_calls_continue_the_callers_trace(tmp_path: Path) -> None:
-    """A durable call's callee attempts are children of the calling attempt, in its trace."""
+    """A durable call's callee attempts are children of the calling attempt, in its trace; a
+    handler sees its attempt's trace context in `attempt_headers`."""
     with collector() as sink:
         server = _traced(tmp_path, sink.url)
         try:
@@ -117,7 +118,9 @@ def test_calls_continue_the_callers_trace(tmp_path: Path) -> None:
                 f"{server.url}/Caller/add_twice", json="k", headers={"traceparent": sent}
             )
             assert answer.json() == 2
+            attempt_header = httpx.post(f"{server.url}/Caller/attempt_traceparent").json()
             wait_until(lambda: len(sink.named("invoke Counter/")) >= 2, 10, "callee spans")
+            wait_until(lambda: sink.named("invoke Caller/attempt"), 10, "the header's span")
         finally:
             server.stop()
     callers = sink.named("invoke Caller/add_twice")
@@ -126,3 +129,6 @@ def test_calls_continue_the_callers_trace(tmp_path: Path) -> None:
     callees = sink.named("invoke Counter/")
     assert {c.trace_id for c in callees} == {trace_id}
     assert {c.parent_id for c in callees} <= {c.span_id for c in callers}
+    # ctx.request().attempt_headers names the attempt's own span, as in restate-sdk.
+    header_span = _one(sink.named("invoke Caller/attempt_traceparent"))
+    assert attempt_header.startswith(f"00-{header_span.trace_id}-{header_span.span_id}-")

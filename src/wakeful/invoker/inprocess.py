@@ -29,6 +29,7 @@ from wakeful.errors import (
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
+from wakeful.observe import tracing
 from wakeful.observe.observer import Observer
 from wakeful.registry import HandlerRecord, Registry
 from wakeful.sdk.app import App
@@ -240,6 +241,8 @@ class InProcessInvoker:
         if span is None:
             ended = await self._attempt(effect, handler, pump, ctx)
         else:
+            request = ctx.request()  # as in restate-sdk: the attempt's own trace context
+            request.attempt_headers = {**request.headers, **tracing.traceparent_of(span)}
             with observer.attempt_scope(span):
                 ended = await self._attempt(effect, handler, pump, ctx)
         observer.attempt_ended(effect.target, ended, span)
