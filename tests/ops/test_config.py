@@ -89,18 +89,28 @@ def test_missing_config_file_is_refused() -> None:
     assert "cannot read /nonexistent/w.toml" in result.output
 
 
-def test_options_added_later_get_env_and_file_for_free() -> None:
-    """Any option of a ConfiguredCommand reads WAKEFUL_<NAME> without code of its own."""
+def test_options_added_later_get_env_and_file_for_free(tmp_path: Path) -> None:
+    """Any option of a ConfiguredCommand reads WAKEFUL_<NAME> and a TOML key named after its
+    flag (also when the flag and the parameter are named differently) without code of its
+    own; an explicit envvar is kept."""
     seen: dict[str, object] = {}
 
     @click.command(cls=ConfiguredCommand)
     @click.option("--shiny-new", default="x")
-    def cmd(shiny_new: str) -> None:
-        seen["value"] = shiny_new
+    @click.option("--secret", "secrets", multiple=True, envvar="MY_SECRET")
+    def cmd(shiny_new: str, secrets: tuple[str, ...]) -> None:
+        seen["value"], seen["secrets"] = shiny_new, secrets
 
     result = CliRunner().invoke(cmd, [], env={"WAKEFUL_SHINY_NEW": "from-env"})
     assert result.exit_code == 0, result.output
     assert seen["value"] == "from-env"
+    config = tmp_path / "c.toml"
+    config.write_text('secret = ["a", "b"]\n')
+    result = CliRunner().invoke(cmd, ["--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert seen["secrets"] == ("a", "b")
+    result = CliRunner().invoke(cmd, [], env={"MY_SECRET": "c d"})
+    assert seen["secrets"] == ("c", "d")
 
 
 @pytest.mark.parametrize(

@@ -91,12 +91,18 @@ def _load_file(ctx: click.Context, param: click.Parameter, value: str | None) ->
         raise click.BadParameter(f"cannot read {value}: {e.strerror}", ctx, param) from e
     except tomllib.TOMLDecodeError as e:
         raise click.BadParameter(f"{value} is not valid TOML: {e}", ctx, param) from e
-    known = {p.name for p in ctx.command.params if p.name and p.name not in _META}
+    known: dict[str, str] = {}  # a key (flag or parameter name, with `_`) -> parameter name
+    for p in ctx.command.params:
+        if p.name and p.name not in _META:
+            known[p.name] = p.name
+            for opt in p.opts:
+                if opt.startswith("--"):
+                    known[opt[2:].replace("-", "_")] = p.name
     defaults: dict[str, Any] = {}
     for key, item in data.items():
-        name = key.replace("-", "_")
-        if name not in known:
-            valid = ", ".join(sorted(k.replace("_", "-") for k in known))
+        name = known.get(key.replace("-", "_"))
+        if name is None:
+            valid = ", ".join(sorted({_key(p) for p in ctx.command.params if p.name in known}))
             raise click.BadParameter(f"{value}: unknown key {key!r} (known: {valid})", ctx, param)
         defaults[name] = item
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
@@ -150,6 +156,14 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
+def _key(param: click.Parameter) -> str:
+    """The TOML key of a parameter: its long flag without `--` (its name for an argument)."""
+    for opt in param.opts:
+        if opt.startswith("--"):
+            return opt[2:]
+    return (param.name or "").replace("_", "-")
+
+
 def render_config(ctx: click.Context, values: dict[str, Any]) -> str:
     """The effective options as a TOML file (usable as `--config`), each with where it came
     from."""
@@ -159,6 +173,6 @@ def render_config(ctx: click.Context, values: dict[str, Any]) -> str:
         if not name or name in _META or name not in values or values[name] is None:
             continue
         source = _SOURCES.get(ctx.get_parameter_source(name) or ParameterSource.DEFAULT, "default")
-        key = name.replace("_", "-")
+        key = _key(param)
         lines.append(f"{key} = {_toml_value(values[name])}  # {source}, {env_name(name)}")
     return "\n".join(lines)
