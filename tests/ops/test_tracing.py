@@ -132,3 +132,34 @@ def test_calls_continue_the_callers_trace(tmp_path: Path) -> None:
     # ctx.request().attempt_headers names the attempt's own span, as in restate-sdk.
     header_span = _one(sink.named("invoke Caller/attempt_traceparent"))
     assert attempt_header.startswith(f"00-{header_span.trace_id}-{header_span.span_id}-")
+
+
+def test_resolve_after_a_restart_links_to_the_stored_trace(tmp_path: Path) -> None:
+    """After a restart the waiting attempt's span is gone from memory: the resolve links to the
+    trace stored with the invocation's input, and the resumed attempt still joins that trace."""
+    with collector() as sink:
+        server = _traced(tmp_path, sink.url)
+        try:
+            sent, trace_id, _ = _traceparent()
+            answer = httpx.post(
+                f"{server.url}/Waiter/wait/send", json="r", headers={"traceparent": sent}
+            )
+            iid = answer.json()["invocationId"]
+            awakeable = _awakeable(tmp_path, "r")
+            wait_until(lambda: sink.named("invoke"), 10, "the first attempt's span")
+            server.stop()
+            server.start()
+            resolved = httpx.post(
+                f"{server.url}/restate/awakeables/{awakeable}/resolve", json="late"
+            )
+            assert resolved.status_code == 202
+            result = httpx.get(f"{server.url}/restate/invocation/{iid}/attach", timeout=10)
+            assert result.json() == "r:late"
+            wait_until(lambda: len(sink.named("invoke")) >= 2, 10, "the resumed attempt's span")
+        finally:
+            server.stop()
+    ingress = _one(sink.named("ingress_invoke"))
+    resolve = _one(sink.named("resolve awakeable"))
+    assert resolve.links == [(trace_id, ingress.span_id)]
+    resumed = [s for s in sink.named("invoke") if s.attributes["restate.invocation.attempt"] == 2]
+    assert _one(resumed).trace_id == trace_id

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from wakeful.engine.events import AttemptCompleted, AttemptFailed, AttemptSuspended, Event
 from wakeful.engine.model import Target
-from wakeful.journal.entries import Result
+from wakeful.journal.entries import Entry, InputCommand, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.observe import tracing
 from wakeful.observe.metrics import Metrics
@@ -191,21 +192,30 @@ class Observer:
             span.set_attribute("restate.invocation.created", created)
             span.end()
 
-    def awakeable_completion(
-        self, iid: InvocationId, awakeable_id: str, action: str, headers: dict[str, str]
+    async def awakeable_completion(
+        self,
+        iid: InvocationId,
+        awakeable_id: str,
+        action: str,
+        headers: dict[str, str],
+        load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
     ) -> Any:
-        """With tracing on: a `{action} awakeable` span linked to the waiting attempt; the
+        """With tracing on: a `{action} awakeable` span linked to the waiting attempt (or, when
+        no attempt of it ran here since the start, to the trace stored with its input); the
         attempt it wakes links back to it. End it with `end_span`."""
         tracer = tracing.tracer()
         if tracer is None:
             return None
         from opentelemetry.trace import SpanKind
 
+        waiting = self._attempt_spans.get(iid)
+        if waiting is None:
+            waiting = await _stored_trace(iid, load_journal)
         span = tracer.start_span(
             f"{action} awakeable",
             context=tracing.parent_context(headers),
             kind=SpanKind.SERVER,
-            links=tracing.link_to(self._attempt_spans.get(iid)),
+            links=tracing.link_to(waiting),
             attributes={"restate.awakeable.id": awakeable_id, "restate.invocation.id": str(iid)},
         )
         _bounded_put(self._wakers, iid, span.get_span_context())
@@ -287,6 +297,22 @@ def _end_attempt_span(span: Any, event: Event) -> None:
         case _:
             pass
     span.end()
+
+
+async def _stored_trace(
+    iid: InvocationId, load_journal: Callable[[InvocationId], Awaitable[list[Entry]]]
+) -> Any:
+    """The span context named by the `traceparent` stored with the invocation's input."""
+    journal = await load_journal(iid)
+    if not journal or not isinstance(journal[0], InputCommand):
+        return None
+    context = tracing.parent_context(dict(journal[0].headers))
+    if context is None:
+        return None
+    from opentelemetry import trace
+
+    found = trace.get_current_span(context).get_span_context()
+    return found if found.is_valid else None
 
 
 def _bounded_put(table: dict[InvocationId, Any], iid: InvocationId, value: Any) -> None:

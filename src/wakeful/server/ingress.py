@@ -23,6 +23,7 @@ from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
 from wakeful.journal.limits import latest_time_error
+from wakeful.observe import tracing
 from wakeful.partition.leader import Finished
 from wakeful.registry import IN_PROCESS, HandlerRecord
 from wakeful.server.durations import parse_duration_ms
@@ -174,9 +175,15 @@ class IngressApp:
             return
         observer = self.runtime.observer
         observer.signal_received(ref.invocation_id)
-        span = observer.awakeable_completion(
-            ref.invocation_id, awakeable_id, action, request_headers(scope)
-        )
+        span = None
+        if tracing.enabled():
+            span = await observer.awakeable_completion(
+                ref.invocation_id,
+                awakeable_id,
+                action,
+                request_headers(scope),
+                self.runtime.store.load_journal,
+            )
         try:
             # Unknown or finished targets are accepted and the signal dropped, as Restate does.
             await self.router.submit(
