@@ -168,7 +168,7 @@ def serve(
     from wakeful.server.serve import ServeOptions
     from wakeful.server.serve import serve as run_server
 
-    configure_logging(log_level, log_format)
+    configure_logging(log_level, log_format, access_log)
     if app is None:
         from wakeful.sdk.app import App
 

@@ -26,7 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WakefulProcess]
         inactivity_timeout="0",
         env={TRACES_ENV: str(root)},
         extra_args=["--log-level", "debug", "--log-format", "json", "--retry-initial-interval",
-                    "10ms"],
+                    "10ms", "--access-log"],
     )  # fmt: skip
     process.start()
     try:
@@ -117,7 +117,8 @@ def _log_lines(server: WakefulProcess) -> list[dict[str, Any]]:
 def test_logs_tell_the_lifecycle_with_the_invocation_id(server: WakefulProcess) -> None:
     """At debug level an awakeable flow logs accepted, started, suspended, resumed and completed,
     each with its invocation id; the handler's own line carries the id too; a retry names the
-    error; the start is announced once, without uvicorn's duplicate lines."""
+    error; the start is announced once, without uvicorn's duplicate lines; --access-log adds a
+    line a request."""
     iid = _flow(server, "logs")
     assert httpx.post(f"{server.url}/Flaky/once", json="l", timeout=20).json() == "l"
 
@@ -137,6 +138,8 @@ def test_logs_tell_the_lifecycle_with_the_invocation_id(server: WakefulProcess) 
     assert retried[-1]["attempt"] == 1
     assert sum("wakeful serving" in r["message"] for r in records) == 1
     assert not any("Uvicorn running" in r["message"] for r in records)
+    access = [r for r in records if r["logger"] == "uvicorn.access"]
+    assert any("POST /Flaky/once" in r["message"] for r in access)  # --access-log
 
 
 def test_text_logs_name_the_invocation(tmp_path: Path) -> None:
