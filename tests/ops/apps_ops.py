@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import wakeful as restate
@@ -93,6 +94,12 @@ async def add_twice(ctx: Context, key: str) -> int:
     """Call Counter/add for `key` twice (durable calls); answer the last total."""
     await ctx.object_call(add, key=key, arg=1)
     return await ctx.object_call(add, key=key, arg=1)
+
+
+@caller.handler()
+async def block(ctx: Context, seconds: float) -> None:
+    """Block the event loop for `seconds` (the mistake the loop-lag guard reports)."""
+    time.sleep(seconds)  # noqa: ASYNC251 - blocking on purpose: this is what is measured
 
 
 @caller.handler()

@@ -159,3 +159,17 @@ def test_text_logs_name_the_invocation(tmp_path: Path) -> None:
         assert line.endswith(f"[{iid}]")
     finally:
         process.stop()
+
+
+def test_a_blocked_event_loop_is_reported(server: WakefulProcess) -> None:
+    """A handler that blocks the loop for 1.3 s is logged as a warning and shows in the lag
+    metrics (the largest lag since the last scrape)."""
+    _samples(server)  # start a fresh window for the maximum
+    assert httpx.post(f"{server.url}/Caller/block", json=1.3, timeout=20).status_code == 200
+    warned = wait_until(
+        lambda: [r for r in _log_lines(server) if "event loop was blocked" in r["message"]],
+        5,
+        "the blocked-loop warning",
+    )
+    assert warned[-1]["level"] == "warning"
+    assert _samples(server)[("wakeful_event_loop_lag_max_seconds", ())] >= 1.0
