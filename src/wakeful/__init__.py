@@ -22,6 +22,7 @@ from wakeful.errors import (
     TerminalError,
     is_internal_exception,
 )
+from wakeful.links import completion_link
 from wakeful.logging import RestateLoggingFilter, getLogger
 from wakeful.sdk.app import App, app
 from wakeful.sdk.combinators import as_completed, gather, select, wait_completed
@@ -111,6 +112,7 @@ __all__ = [
     "app",
     "as_completed",
     "asgi",
+    "completion_link",
     "connect",
     "create_client",
     "create_test_harness",

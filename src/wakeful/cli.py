@@ -6,8 +6,10 @@ import asyncio
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -84,6 +86,13 @@ def main() -> None:
     help="How long a waiting handler stays in memory before it suspends (0 = at once).",
 )
 @click.option(
+    "--blocked-loop-threshold",
+    type=DURATION,
+    default="2s",
+    show_default=True,
+    help="Log the handler that blocks the event loop longer than this (0 = never check).",
+)
+@click.option(
     "--retention", type=DURATION, default="24h", show_default=True, help="Completed results kept."
 )
 @click.option("--retry-initial-interval", type=DURATION, default="500ms", show_default=True)
@@ -100,6 +109,39 @@ def main() -> None:
 )
 @click.option(
     "--max-body-size", default=32 * 1024 * 1024, show_default=True, help="Request body limit."
+)
+@click.option(
+    "--admin-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Admin API address (loopback unless you open it on purpose).",
+)
+@click.option(
+    "--admin-token",
+    envvar="WAKEFUL_ADMIN_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' on the admin API (env WAKEFUL_ADMIN_TOKEN).",
+)
+@click.option(
+    "--completion-token",
+    envvar="WAKEFUL_COMPLETION_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' to complete awakeables by id on the ingress "
+    "(env WAKEFUL_COMPLETION_TOKEN); signed links work without it.",
+)
+@click.option(
+    "--link-secret",
+    "link_secrets",
+    multiple=True,
+    envvar="WAKEFUL_LINK_SECRET",
+    help="Secret that signs completion links (repeat to rotate: the first signs, all verify; "
+    "env WAKEFUL_LINK_SECRET, space-separated). Default: one kept in the data directory.",
+)
+@click.option(
+    "--public-url",
+    envvar="WAKEFUL_PUBLIC_URL",
+    default=None,
+    help="The ingress as people reach it, for completion links (default http://HOST:PORT).",
 )
 @click.option(
     "--log-level",
@@ -135,6 +177,7 @@ def serve(
     port: int,
     admin_port: int,
     inactivity_timeout: timedelta,
+    blocked_loop_threshold: timedelta,
     retention: timedelta,
     retry_initial_interval: timedelta,
     retry_factor: float,
@@ -142,6 +185,11 @@ def serve(
     retry_max_attempts: int,
     retry_on_max_attempts: str,
     max_body_size: int,
+    admin_host: str,
+    admin_token: str | None,
+    completion_token: str | None,
+    link_secrets: tuple[str, ...],
+    public_url: str | None,
     log_level: str,
     log_format: str,
     access_log: bool,
@@ -163,6 +211,7 @@ def serve(
         return
     # Imported here so that the other commands start without loading the server.
     from wakeful.engine.model import RetryPolicy
+    from wakeful.server.datadir import DataDirError
     from wakeful.server.logs import configure_logging
     from wakeful.server.runtime import RuntimeSettings
     from wakeful.server.serve import ServeOptions
@@ -178,6 +227,7 @@ def serve(
     settings = RuntimeSettings(
         data_dir=Path(data_dir),
         inactivity_timeout=inactivity_timeout,
+        blocked_loop_threshold=blocked_loop_threshold,
         completion_retention=retention,
         retry_policy=RetryPolicy(
             initial_interval_ms=_ms(retry_initial_interval),
@@ -194,13 +244,22 @@ def serve(
         body_limit=max_body_size,
         access_log=access_log,
         shutdown_timeout=shutdown_timeout.total_seconds(),
+        admin_host=admin_host,
+        admin_token=admin_token,
+        completion_token=completion_token,
+        link_secrets=link_secrets,
+        public_url=public_url,
     )
     try:
         import uvloop
 
-        uvloop.run(run_server(application, settings, options))
+        run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover
-        asyncio.run(run_server(application, settings, options))
+        run = asyncio.run
+    try:
+        run(run_server(application, settings, options))
+    except DataDirError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _ms(value: timedelta) -> int:

@@ -203,3 +203,13 @@ def test_shipped_config_file_is_valid() -> None:
     got = _print_config(["--config", str(shipped)])
     assert got["app"].endswith("# config file, WAKEFUL_APP")
     assert got["log-format"].startswith('"json"  # config file')
+
+
+def test_printed_config_hides_secrets() -> None:
+    """Tokens and link secrets show as set, never their values."""
+    env = {"WAKEFUL_ADMIN_TOKEN": "s3cr3t-admin", "WAKEFUL_LINK_SECRET": "k1 k2"}
+    result = CliRunner().invoke(main, ["serve", "--print-config", "x.py"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t-admin" not in result.output
+    assert "k1" not in result.output
+    assert "# admin-token = (set, not shown)  # environment, WAKEFUL_ADMIN_TOKEN" in result.output

@@ -26,7 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WakefulProcess]
         inactivity_timeout="0",
         env={TRACES_ENV: str(root)},
         extra_args=["--log-level", "debug", "--log-format", "json", "--retry-initial-interval",
-                    "10ms", "--access-log"],
+                    "10ms", "--access-log", "--blocked-loop-threshold", "1s"],
     )  # fmt: skip
     process.start()
     try:
@@ -162,14 +162,15 @@ def test_text_logs_name_the_invocation(tmp_path: Path) -> None:
 
 
 def test_a_blocked_event_loop_is_reported(server: WakefulProcess) -> None:
-    """A handler that blocks the loop for 1.3 s is logged as a warning and shows in the lag
-    metrics (the largest lag since the last scrape)."""
+    """A handler that blocks the loop for 1.3 s is named in the watchdog's warning and shows in
+    the lag metrics (the largest lag since the last scrape)."""
     _samples(server)  # start a fresh window for the maximum
     assert httpx.post(f"{server.url}/Caller/block", json=1.3, timeout=20).status_code == 200
     warned = wait_until(
-        lambda: [r for r in _log_lines(server) if "event loop was blocked" in r["message"]],
+        lambda: [r for r in _log_lines(server) if "event loop has been blocked" in r["message"]],
         5,
         "the blocked-loop warning",
     )
     assert warned[-1]["level"] == "warning"
+    assert "Caller/block" in warned[-1]["message"]
     assert _samples(server)[("wakeful_event_loop_lag_max_seconds", ())] >= 1.0

@@ -146,6 +146,8 @@ _SOURCES = {
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, timedelta):
         value = format_duration(value)
     if isinstance(value, bool):
@@ -166,13 +168,22 @@ def _key(param: click.Parameter) -> str:
 
 def render_config(ctx: click.Context, values: dict[str, Any]) -> str:
     """The effective options as a TOML file (usable as `--config`), each with where it came
-    from."""
+    from; secrets (tokens, link secrets) are shown only as set, commented out."""
     lines = []
     for param in ctx.command.params:
         name = param.name
         if not name or name in _META or name not in values or values[name] is None:
             continue
         source = _SOURCES.get(ctx.get_parameter_source(name) or ParameterSource.DEFAULT, "default")
+        envvar = param.envvar if isinstance(param.envvar, str) else env_name(name)
         key = _key(param)
-        lines.append(f"{key} = {_toml_value(values[name])}  # {source}, {env_name(name)}")
+        if _is_secret(name):
+            if values[name]:
+                lines.append(f"# {key} = (set, not shown)  # {source}, {envvar}")
+            continue
+        lines.append(f"{key} = {_toml_value(values[name])}  # {source}, {envvar}")
     return "\n".join(lines)
+
+
+def _is_secret(name: str) -> bool:
+    return "token" in name or "secret" in name

@@ -27,7 +27,6 @@ __all__ = ["Observer"]
 log = logging.getLogger("wakeful.invocations")
 
 _LAG_PROBE_S = 0.25
-_LAG_WARN_S = 1.0
 _MAX_TRACKED_RESOLVES = 100_000
 
 
@@ -255,7 +254,8 @@ class Observer:
     # -- the event loop ----------------------------------------------------------------------
 
     async def watch_loop(self) -> None:
-        """Measure how late the loop wakes a sleeping task; warn when it was blocked."""
+        """Measure how late the loop wakes a sleeping task (the lag histogram); reporting a
+        blocked loop, and which handler blocks it, is the watchdog's job."""
         loop = asyncio.get_running_loop()
         while True:
             expected = loop.time() + _LAG_PROBE_S
@@ -263,12 +263,6 @@ class Observer:
             lag = max(0.0, loop.time() - expected)
             self.metrics.loop_lag.observe(lag)
             self._lag_max = max(self._lag_max, lag)
-            if lag > _LAG_WARN_S:
-                log.warning(
-                    "the event loop was blocked for %.1fs: a handler doing blocking work "
-                    "outside ctx.run or a thread delays every invocation",
-                    lag,
-                )
 
     def scraped(self) -> None:
         """Publish the per-scrape maximum lag and start a new window."""

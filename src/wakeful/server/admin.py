@@ -1,18 +1,21 @@
 """The admin API (port 9070): health, deployments and services, invocations (list, describe,
-operate), state, metrics."""
+operate), state, metrics, pending awakeables and promises, completion links, the inbox page."""
 
 from __future__ import annotations
 
 import base64
+import hmac
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
 from wakeful.engine.model import Invocation, Status
+from wakeful.engine.waits import promise_wait_id
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
 from wakeful.observe.exposition import CONTENT_TYPE, render_metrics
+from wakeful.server.auth import check_bearer
 from wakeful.server.deployments_api import DeploymentsApi
 from wakeful.server.http import (
     HttpError,
@@ -21,11 +24,15 @@ from wakeful.server.http import (
     Send,
     check_headers,
     lifespan,
+    read_body,
     send_bytes,
     send_error,
     send_json,
 )
+from wakeful.server.inbox import Inbox
+from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime
+from wakeful.server.waits_api import WaitsApi
 
 __all__ = ["AdminApp"]
 
@@ -36,8 +43,17 @@ DEFAULT_LIST_LIMIT = 100
 class AdminApp:
     """ASGI application of the admin API."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        admin_token: str | None = None,
+        links: LinkIssuer | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.admin_token = admin_token
+        self.waits = WaitsApi(runtime)
+        self.links = links
+        self.inbox = Inbox(runtime)
         self.deployments = DeploymentsApi(runtime.deployments)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,6 +64,13 @@ class AdminApp:
             return
         try:
             check_headers(scope)
+            token = self.admin_token
+            if (
+                token is not None
+                and scope["path"] != "/health"
+                and not _inbox_page_with_token(scope, token)
+            ):
+                check_bearer(scope, token, "the admin API")
             await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
@@ -90,7 +113,32 @@ class AdminApp:
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
             case ["state", service, key] if method == "GET":
                 await send_json(send, 200, await self._state(service, key))
-            case ["services" | "invocations" | "health" | "deployments" | "state" | "metrics", *_]:
+            case ["inbox", *rest]:
+                await self.inbox.handle(rest, method, scope, receive, send)
+            case ["awakeables", awakeable_id, "links"] if method == "POST":
+                if self.links is None:
+                    raise HttpError(404, "completion links are not enabled")
+                body = await read_body(receive, 1 << 16)
+                await send_json(send, 200, await self.links.issue(awakeable_id, body))
+            case ["promises", workflow, key, name, "links"] if method == "POST":
+                if self.links is None:
+                    raise HttpError(404, "completion links are not enabled")
+                body = await read_body(receive, 1 << 16)
+                wait_id = promise_wait_id(workflow, key, name)
+                await send_json(send, 200, await self.links.issue(wait_id, body))
+            case ["awakeables" | "promises" as kind] if method == "GET":
+                await send_json(send, 200, await self.waits.page(kind, query))
+            case [
+                "services"
+                | "invocations"
+                | "health"
+                | "deployments"
+                | "awakeables"
+                | "promises"
+                | "state"
+                | "metrics",
+                *_,
+            ]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
@@ -148,6 +196,7 @@ class AdminApp:
         journal = await self.runtime.store.load_journal(iid)
         out = _summary(iid, found[iid])
         out["journal"] = [_entry(i, e) for i, e in enumerate(journal)]
+        out["awakeables"] = await self.waits.of_invocation(iid)
         return out
 
     async def _terminate(
@@ -221,6 +270,15 @@ def _int_param(query: dict[str, list[str]], name: str, default: int, low: int, h
     if not low <= value <= high:
         raise HttpError(400, f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+def _inbox_page_with_token(scope: Scope, token: str) -> bool:
+    """The inbox page itself may carry the admin token as `?token=` (a browser cannot add a
+    header to a link it opens); its requests then send it as a bearer token."""
+    if scope["path"] not in ("/inbox", "/inbox/") or scope["method"] != "GET":
+        return False
+    given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _parse(text: str) -> InvocationId:
