@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/ab.py HEAD~1                    # a revision vs the working tree
     .venv/bin/python bench/ab.py HEAD~3 --workload echo --rounds 6 --duration 5
+    .venv/bin/python bench/ab.py HEAD --workload awakeable --b-env OTEL_TRACES_EXPORTER=otlp \
+        --otlp-sink                                         # tracing off (A) vs on (B)
 
 The revision is checked out into a temporary git worktree and served with its `src/` first on
 PYTHONPATH; the working tree is served as installed. Runs alternate (A/B, then B/A, ...) on a
@@ -70,8 +72,11 @@ def _worktree(revision: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _serve(src: Path | None, data: Path, port: int) -> subprocess.Popen[bytes]:
+def _serve(
+    src: Path | None, data: Path, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BENCH_SDK": "wakeful", "BENCH_RUN_LOG": str(data / "run.log")}
+    env.update(extra_env or {})
     if src is not None:
         env["PYTHONPATH"] = str(src)
     command = [
@@ -114,7 +119,35 @@ def main() -> None:
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="workflow")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument(
+        "--b-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the working tree's server only (repeatable)",
+    )
+    parser.add_argument(
+        "--otlp-sink",
+        action="store_true",
+        help="run a local OTLP/HTTP sink (bench/otlp_sink.py) and point OTEL_EXPORTER_OTLP_"
+        "ENDPOINT of both servers at it",
+    )
     args = parser.parse_args()
+    b_env = dict(item.split("=", 1) for item in args.b_env)
+    sink = None
+    if args.otlp_sink:
+        sink_port = free_port()
+        sink = subprocess.Popen([sys.executable, str(BENCH / "otlp_sink.py"), str(sink_port)])
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink_port}"
+    try:
+        _rounds(args, b_env)
+    finally:
+        if sink is not None:
+            sink.terminate()
+            sink.wait(10)
+
+
+def _rounds(args: argparse.Namespace, b_env: dict[str, str]) -> None:
     results: dict[str, list[tuple[float, float]]] = {args.revision: [], "working tree": []}
     with _worktree(args.revision) as tree:
         sources: dict[str, Path | None] = {args.revision: tree / "src", "working tree": None}
@@ -123,7 +156,8 @@ def main() -> None:
             for name in names if round_ % 2 == 0 else reversed(names):
                 with tempfile.TemporaryDirectory(prefix="wakeful-ab-data-") as data:
                     port = free_port()
-                    server = _serve(sources[name], Path(data), port)
+                    extra = b_env if name == "working tree" else None
+                    server = _serve(sources[name], Path(data), port, extra)
                     try:
                         rate, cpu = asyncio.run(
                             _measure(args.workload, args.duration, port, server.pid)

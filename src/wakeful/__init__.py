@@ -53,6 +53,7 @@ from wakeful.sdk.unsupported import (
 
 if TYPE_CHECKING:
     from wakeful.client import HttpError, RestateClient, RestateClientSendHandle, create_client
+    from wakeful.server.embed import asgi
     from wakeful.testing.harness import HarnessEnvironment, create_test_harness, test_harness
 
 _CLIENT_NAMES = frozenset(
@@ -68,6 +69,10 @@ def __getattr__(name: str) -> Any:
         from wakeful import client
 
         return getattr(client, name)
+    if name == "asgi":  # the server loads only when an application embeds it
+        from wakeful.server.embed import asgi
+
+        return asgi
     if name in _HARNESS_NAMES:
         from wakeful.testing import harness
 
@@ -106,6 +111,7 @@ __all__ = [
     "WorkflowSharedContext",
     "app",
     "as_completed",
+    "asgi",
     "completion_link",
     "connect",
     "create_client",

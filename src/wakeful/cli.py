@@ -1,27 +1,39 @@
-"""The `wakeful` command: serve an application; inspect invocations; complete awakeables."""
+"""The `wakeful` command: serve an application; operate invocations, awakeables and state."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import importlib.util
-import json
-import logging
-import re
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from wakeful.commands.awakeables import awakeables, promises
+from wakeful.commands.config import DURATION, ConfiguredCommand, render_config
+from wakeful.commands.invocations import invocations
+from wakeful.commands.state import state
 from wakeful.sdk.app import App
 
-if TYPE_CHECKING:
-    import httpx
-
 __all__ = ["load_app", "main"]
+
+_SERVE_EXAMPLES = """\b
+Examples:
+  wakeful serve examples/approvals.py:app
+  wakeful serve myapp.services:app --port 8081 --inactivity-timeout 1min
+  WAKEFUL_DATA_DIR=/var/lib/wakeful wakeful serve --config /etc/wakeful.toml app.py
+  wakeful serve --config wakeful.toml --print-config app.py
+
+\b
+A TOML file holds the same options, named as the flags:
+  app = "myapp.services:app"
+  port = 8080
+  inactivity-timeout = "30s"
+"""
 
 
 def load_app(spec: str) -> App:
@@ -51,51 +63,41 @@ def load_app(spec: str) -> App:
     return found
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """`500ms`, `2s`, `1m`, `1h` or plain seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise click.BadParameter(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m, 1h)")
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
-    return timedelta(seconds=value * factor)
-
-
-def _ms(value: timedelta) -> int:
-    return int(value.total_seconds() * 1000)
-
-
-@click.group()
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Run `wakeful COMMAND --help` for the options and examples of each command.",
+)
 @click.version_option(package_name="wakeful")
 def main() -> None:
     """wakeful: durable execution built around waiting for the outside world."""
 
 
-@main.command()
-@click.argument("app_spec", metavar="[FILE_OR_MODULE:APP]", required=False)
+@main.command(cls=ConfiguredCommand, epilog=_SERVE_EXAMPLES)
+@click.argument("app", metavar="[FILE_OR_MODULE:APP]", required=False)
 @click.option("--data-dir", default=".wakeful", show_default=True, help="Where SQLite lives.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, help="Ingress port.")
 @click.option("--admin-port", default=9070, show_default=True, help="Admin API port.")
 @click.option(
     "--inactivity-timeout",
+    type=DURATION,
     default="1s",
     show_default=True,
     help="How long a waiting handler stays in memory before it suspends (0 = at once).",
 )
 @click.option(
     "--blocked-loop-threshold",
+    type=DURATION,
     default="2s",
     show_default=True,
     help="Log the handler that blocks the event loop longer than this (0 = never check).",
 )
-@click.option("--retention", default="24h", show_default=True, help="Completed results kept.")
-@click.option("--retry-initial-interval", default="500ms", show_default=True)
+@click.option(
+    "--retention", type=DURATION, default="24h", show_default=True, help="Completed results kept."
+)
+@click.option("--retry-initial-interval", type=DURATION, default="500ms", show_default=True)
 @click.option("--retry-factor", default=2.0, show_default=True)
-@click.option("--retry-max-interval", default="1m", show_default=True)
+@click.option("--retry-max-interval", type=DURATION, default="1m", show_default=True)
 @click.option(
     "--retry-max-attempts", default=70, show_default=True, help="Attempts, the first included."
 )
@@ -141,19 +143,45 @@ def main() -> None:
     default=None,
     help="The ingress as people reach it, for completion links (default http://HOST:PORT).",
 )
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object a line.",
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--shutdown-timeout",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="On SIGTERM, how long running attempts get to reach a durable point (a second "
+    "SIGTERM exits at once).",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the effective options as TOML (with where each came from) and exit.",
+)
 def serve(
-    app_spec: str | None,
+    app: str | None,
     data_dir: str,
     host: str,
     port: int,
     admin_port: int,
-    inactivity_timeout: str,
-    blocked_loop_threshold: str,
-    retention: str,
-    retry_initial_interval: str,
+    inactivity_timeout: timedelta,
+    blocked_loop_threshold: timedelta,
+    retention: timedelta,
+    retry_initial_interval: timedelta,
     retry_factor: float,
-    retry_max_interval: str,
+    retry_max_interval: timedelta,
     retry_max_attempts: int,
     retry_on_max_attempts: str,
     max_body_size: int,
@@ -163,38 +191,48 @@ def serve(
     link_secrets: tuple[str, ...],
     public_url: str | None,
     log_level: str,
+    log_format: str,
+    access_log: bool,
+    shutdown_timeout: timedelta,
+    print_config: bool,
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite.
 
     Without an application it is a pure server, like restate-server: register remote
     deployments with `POST /deployments` on the admin port.
+
+    Every option can also be set by an environment variable named after it (shown below) or
+    by a key in the TOML file given to --config; a flag wins over the environment, which wins
+    over the file.
     """
+    ctx = click.get_current_context()
+    if print_config:
+        click.echo(render_config(ctx, ctx.params))
+        return
     # Imported here so that the other commands start without loading the server.
     from wakeful.engine.model import RetryPolicy
     from wakeful.server.datadir import DataDirError
+    from wakeful.server.logs import configure_logging
     from wakeful.server.runtime import RuntimeSettings
     from wakeful.server.serve import ServeOptions
     from wakeful.server.serve import serve as run_server
 
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    if app_spec is None:
+    configure_logging(log_level, log_format, access_log)
+    if app is None:
         from wakeful.sdk.app import App
 
         application = App()
     else:
-        application = load_app(app_spec)
+        application = load_app(app)
     settings = RuntimeSettings(
         data_dir=Path(data_dir),
-        inactivity_timeout=parse_duration(inactivity_timeout),
-        blocked_loop_threshold=parse_duration(blocked_loop_threshold),
-        completion_retention=parse_duration(retention),
+        inactivity_timeout=inactivity_timeout,
+        blocked_loop_threshold=blocked_loop_threshold,
+        completion_retention=retention,
         retry_policy=RetryPolicy(
-            initial_interval_ms=_ms(parse_duration(retry_initial_interval)),
+            initial_interval_ms=_ms(retry_initial_interval),
             factor=retry_factor,
-            max_interval_ms=_ms(parse_duration(retry_max_interval)),
+            max_interval_ms=_ms(retry_max_interval),
             max_attempts=retry_max_attempts,
             on_max_attempts=retry_on_max_attempts,
         ),
@@ -204,6 +242,8 @@ def serve(
         port=port,
         admin_port=admin_port,
         body_limit=max_body_size,
+        access_log=access_log,
+        shutdown_timeout=shutdown_timeout.total_seconds(),
         admin_host=admin_host,
         admin_token=admin_token,
         completion_token=completion_token,
@@ -222,127 +262,12 @@ def serve(
         raise click.ClickException(str(e)) from None
 
 
-def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    import httpx  # only the client commands need it
-
-    try:
-        response = httpx.request(method, url, timeout=30, **kwargs)
-    except httpx.HTTPError as e:
-        raise click.ClickException(f"{url}: {e}") from e
-    if response.status_code >= 400:
-        raise click.ClickException(f"HTTP {response.status_code}: {response.text}")
-    return response
+def _ms(value: timedelta) -> int:
+    return int(value.total_seconds() * 1000)
 
 
-@main.group()
-def awakeables() -> None:
-    """List and complete awakeables."""
-
-
-def _list_waits(kind: str, status: str, service: str | None, limit: int, admin: str) -> None:
-    params: dict[str, str | int] = {"status": status, "limit": limit}
-    if service:
-        params["service"] = service
-    rows = _request("GET", f"{admin}/{kind}", params=params).json()[kind]
-    for row in rows:
-        deadline = f"  until {row['deadline']}" if row["deadline"] else ""
-        description = f"  {row['description']}" if row["description"] else ""
-        click.echo(f"{row['id']}  {row['target']}  {row['created_at']}{deadline}{description}")
-
-
-_WAIT_STATUS = click.Choice(["pending", "completed", "closed"])
-
-
-@awakeables.command("list")
-@click.option("--status", type=_WAIT_STATUS, default="pending", show_default=True)
-@click.option("--service", default=None, help="Only this service's awakeables.")
-@click.option("--limit", default=100, show_default=True)
-@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
-def list_awakeables(status: str, service: str | None, limit: int, admin: str) -> None:
-    """List awakeables (pending by default), newest first."""
-    _list_waits("awakeables", status, service, limit, admin)
-
-
-@main.group()
-def promises() -> None:
-    """List awaited workflow promises."""
-
-
-@promises.command("list")
-@click.option("--status", type=_WAIT_STATUS, default="pending", show_default=True)
-@click.option("--service", default=None, help="Only this workflow's promises.")
-@click.option("--limit", default=100, show_default=True)
-@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
-def list_promises(status: str, service: str | None, limit: int, admin: str) -> None:
-    """List awaited workflow promises (pending by default), newest first."""
-    _list_waits("promises", status, service, limit, admin)
-
-
-@awakeables.command("resolve")
-@click.argument("awakeable_id")
-@click.argument("value", default="null")
-@click.option("--ingress", default="http://127.0.0.1:8080", show_default=True)
-def resolve_awakeable(awakeable_id: str, value: str, ingress: str) -> None:
-    """Resolve AWAKEABLE_ID with VALUE (JSON)."""
-    try:
-        json.loads(value)
-    except ValueError as e:
-        raise click.BadParameter(f"VALUE must be JSON: {e}") from e
-    _request(
-        "POST",
-        f"{ingress}/restate/awakeables/{awakeable_id}/resolve",
-        content=value.encode(),
-        headers={"content-type": "application/json"},
-    )
-    click.echo("resolved")
-
-
-@awakeables.command("reject")
-@click.argument("awakeable_id")
-@click.argument("message")
-@click.option("--ingress", default="http://127.0.0.1:8080", show_default=True)
-def reject_awakeable(awakeable_id: str, message: str, ingress: str) -> None:
-    """Reject AWAKEABLE_ID with MESSAGE."""
-    _request(
-        "POST",
-        f"{ingress}/restate/awakeables/{awakeable_id}/reject",
-        content=message.encode(),
-        headers={"content-type": "text/plain"},
-    )
-    click.echo("rejected")
-
-
-@main.group()
-def invocations() -> None:
-    """Inspect and manage invocations."""
-
-
-@invocations.command("list")
-@click.option("--status", default=None, help="running, suspended, backing-off, paused, completed")
-@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
-def list_invocations(status: str | None, admin: str) -> None:
-    """List invocations."""
-    params = {"status": status} if status else {}
-    rows = _request("GET", f"{admin}/invocations", params=params).json()["invocations"]
-    for row in rows:
-        click.echo(f"{row['id']}  {row['status']:<12} {row['target']}")
-
-
-@invocations.command("describe")
-@click.argument("invocation_id")
-@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
-def describe_invocation(invocation_id: str, admin: str) -> None:
-    """Show an invocation with its journal."""
-    click.echo(json.dumps(_request("GET", f"{admin}/invocations/{invocation_id}").json(), indent=2))
-
-
-@invocations.command("resume")
-@click.argument("invocation_id")
-@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
-def resume_invocation(invocation_id: str, admin: str) -> None:
-    """Resume a paused invocation."""
-    _request("PATCH", f"{admin}/invocations/{invocation_id}/resume")
-    click.echo("resumed")
+for _group in (invocations, awakeables, promises, state):
+    main.add_command(_group)
 
 
 if __name__ == "__main__":  # `python -m wakeful.cli`

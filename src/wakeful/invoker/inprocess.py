@@ -29,6 +29,8 @@ from wakeful.errors import (
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
+from wakeful.observe import tracing
+from wakeful.observe.observer import Observer
 from wakeful.registry import HandlerRecord, Registry
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
@@ -91,6 +93,7 @@ class InProcessInvoker:
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
         settings: InvokerSettings | None = None,
+        observer: Observer | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
@@ -102,6 +105,8 @@ class InProcessInvoker:
         self._load_state = load_state
         self._live: dict[InvocationId, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.draining = False
+        self.observer = observer or Observer()
 
     @property
     def running(self) -> int:
@@ -121,6 +126,8 @@ class InProcessInvoker:
 
     def start(self, effect: StartAttempt) -> None:
         """Start an attempt (the engine already made it the current one)."""
+        if self.draining:
+            return  # its invocation stays running on disk: the next start recovers it
         # Registered at once: entries appended in the same batch are delivered to it.
         live = _Live(effect.attempt, None)
         self._live[effect.invocation_id] = live
@@ -138,12 +145,24 @@ class InProcessInvoker:
             live.early.append(effect)  # arrived while the journal was being loaded
         else:
             live.pump.deliver(effect.first_index, effect.entries)
+            self.observer.delivered(effect.invocation_id)
 
     def abort(self, invocation_id: InvocationId) -> None:
         """Stop a live attempt, if there is one."""
         live = self._live.pop(invocation_id, None)
         if live is not None and live.task is not None:
             live.task.cancel()
+
+    async def drain(self, within: float) -> int:
+        """Let live attempts reach a durable point within `within` seconds: waiting ones
+        suspend at once, running steps finish; start no new ones. Returns how many are left."""
+        self.draining = True
+        for live in self._live.values():
+            if live.pump is not None:
+                live.pump.suspend_at_next_wait()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within)
+        return len(self._tasks)
 
     def describe_task(self, task: asyncio.Task[Any]) -> str | None:
         """`invocation <id> (<service>/<handler>)` if `task` runs an attempt, else None.
@@ -219,6 +238,8 @@ class InProcessInvoker:
         for early in live.early:  # the machine skips what the loaded journal already had
             pump.deliver(early.first_index, early.entries)
         live.pump, live.early = pump, []
+        if self.draining:
+            pump.suspend_at_next_wait()
         ctx = _CONTEXTS[kind](
             pump,
             iid,
@@ -228,7 +249,19 @@ class InProcessInvoker:
             kind.writes_state,
         )
         ctx.clock = self.clock  # durable timers and ctx.time() read the server's clock
-        self._post(await self._attempt(effect, handler, pump, ctx))
+        observer = self.observer
+        span = observer.attempt_started(
+            iid, effect.target, attempt, len(journal), machine.input.headers
+        )
+        if span is None:
+            ended = await self._attempt(effect, handler, pump, ctx)
+        else:
+            request = ctx.request()  # as in restate-sdk: the attempt's own trace context
+            request.attempt_headers = {**request.headers, **tracing.traceparent_of(span)}
+            with observer.attempt_scope(span):
+                ended = await self._attempt(effect, handler, pump, ctx)
+        observer.attempt_ended(effect.target, ended, span)
+        self._post(ended)
 
     def _record(self, effect: StartAttempt) -> HandlerRecord | None:
         """The registry's record of the attempt's handler (None without a registry)."""
@@ -293,7 +326,8 @@ class InProcessInvoker:
             return AttemptFailed(iid, attempt, machine.take_output(), failure, now(), retry_after)
         if error is None:  # an internal exception raised by the handler itself
             error = RuntimeError("the handler raised wakeful's internal control flow")
-        log.warning("invocation %s attempt %d failed: %r", iid, attempt, error)
+        # The observer logs the failure with the invocation; the traceback goes to DEBUG.
+        log.debug("invocation %s attempt %d raised", iid, attempt, exc_info=error)
         message = "".join(traceback.format_exception_only(error)).strip()
         return AttemptFailed(iid, attempt, machine.take_output(), Failure(500, message), now())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from wakeful.engine.effects import EntriesAppended, StartAttempt
 from wakeful.invoker.api import Invoker
@@ -61,6 +61,17 @@ class InvokerRouter:
         """Abort every live attempt of every invoker."""
         for invoker in self._distinct():
             invoker.abort_all()
+
+    async def drain(self, within: float) -> int:
+        """Let the attempts of every invoker that can drain reach a durable point within
+        `within` seconds (see `InProcessInvoker.drain`); how many attempts are left."""
+        drains: list[Callable[[float], Awaitable[int]]] = [
+            d for i in self._invokers.values() if (d := getattr(i, "drain", None))
+        ]
+        left: list[int] = await asyncio.gather(*(drain(within) for drain in drains))
+        return sum(left) + sum(
+            i.running for i in self._invokers.values() if getattr(i, "drain", None) is None
+        )
 
     async def close(self) -> None:
         """Close every invoker."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -287,6 +288,7 @@ class PartitionLeader:
         self.failed_batches = 0
         self.batches = 0
         self.events = 0
+        self.on_commit: Callable[[int, float], None] | None = None  # (events, seconds)
 
     # -- API ----------------------------------------------------------------------------
 
@@ -348,6 +350,16 @@ class PartitionLeader:
         self._inflight = []
         self._cache.clear()
 
+    async def settle(self, within: float) -> bool:
+        """Wait until every queued event is applied and committed (False after `within` s)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self._queue or self._inflight:
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
     @property
     def cached(self) -> int:
         """How many invocation records are held in memory."""
@@ -398,7 +410,10 @@ class PartitionLeader:
             await self._follow_up(state, applied, effects, deferred)
         if self._crash is not None:
             self._crash.reached("before_commit")
+        started = time.perf_counter()
         await self.store.commit(state.batch)
+        if self.on_commit is not None:
+            self.on_commit(len(items), time.perf_counter() - started)
         if self._crash is not None:
             self._crash.reached("after_commit_before_answer")
         self.batches += 1

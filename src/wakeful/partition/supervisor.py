@@ -48,6 +48,13 @@ class Supervisor:
         """Why the partition cannot make progress right now (empty when it can)."""
         return list(self.crashed.values())
 
+    async def cancel(self, *names: str) -> None:
+        """Cancel the named tasks (the others keep running)."""
+        tasks = [task for name in names if (task := self._tasks.pop(name, None)) is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def stop(self) -> None:
         """Cancel every task."""
         tasks = list(self._tasks.values())

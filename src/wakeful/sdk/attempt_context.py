@@ -20,6 +20,7 @@ from wakeful.journal.entries import (
     RunCommand,
 )
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
+from wakeful.observe import tracing
 from wakeful.sdk.calls import CallsMixin
 from wakeful.sdk.context import (
     AttemptFinishedEvent,
@@ -183,9 +184,10 @@ class AttemptContext(CallsMixin, Context):
             while True:
                 attempt += 1
                 try:
-                    value = action(*args, **kwargs)
-                    if inspect.isawaitable(value):
-                        value = await value
+                    with tracing.step_span(name):
+                        value = action(*args, **kwargs)
+                        if inspect.isawaitable(value):
+                            value = await value
                     result = Result(value=serde.serialize(value))
                 except TerminalError as e:
                     result = Result(failure=Failure(e.status_code, e.message, e.metadata))
@@ -230,6 +232,8 @@ class AttemptContext(CallsMixin, Context):
                 # server has not seen created is refused.
                 self.pump.flush()
         awakeable_id = str(AwakeableId(self.invocation_id, index))
+        if tracing.enabled() and not self.pump.machine.replaying:
+            tracing.awakeable_created(awakeable_id)
         return awakeable_id, DurableFuture(self.pump, signal_handle(index), serde)
 
     def resolve_awakeable(

@@ -20,6 +20,7 @@ from wakeful.journal.entries import (
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
 from wakeful.journal.limits import latest_time_error
+from wakeful.observe import tracing
 from wakeful.sdk.context import (
     HandlerType,
     RestateDurableCallFuture,
@@ -105,6 +106,8 @@ class CallsMixin:
             callee = InvocationId.from_bytes(recorded.invocation_id)
         callee_text = str(callee)
         self._children.append(callee_text)
+        if tracing.enabled():
+            tracing.note_call(callee_text)
         return DurableCallFuture(
             self.pump, completion_handle(cid), serde, callee_text, self.cancel_invocation
         )
@@ -137,6 +140,8 @@ class CallsMixin:
         recorded = self.machine.command(command)
         if isinstance(recorded, OneWayCallCommand):
             callee = InvocationId.from_bytes(recorded.invocation_id)
+        if tracing.enabled():
+            tracing.note_call(str(callee))
         return DurableSendHandle(str(callee), self.cancel_invocation)
 
     def _typed_call(

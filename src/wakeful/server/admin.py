@@ -1,8 +1,9 @@
 """The admin API (port 9070): health, deployments and services, invocations (list, describe,
-resume), pending awakeables and promises, completion links, the inbox page."""
+operate), state, metrics, pending awakeables and promises, completion links, the inbox page."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -13,6 +14,7 @@ from wakeful.engine.waits import promise_wait_id
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
+from wakeful.observe.exposition import CONTENT_TYPE, render_metrics
 from wakeful.server.auth import check_bearer
 from wakeful.server.deployments_api import DeploymentsApi
 from wakeful.server.http import (
@@ -23,6 +25,7 @@ from wakeful.server.http import (
     check_headers,
     lifespan,
     read_body,
+    send_bytes,
     send_error,
     send_json,
 )
@@ -89,6 +92,12 @@ class AdminApp:
                     await send_json(send, 200, {})
                 else:
                     await send_json(send, 503, {"message": problem})
+            case ["metrics"] if method == "GET":
+                runtime = self.runtime
+                body = await render_metrics(
+                    runtime.observer, runtime.store, runtime.invoker.running
+                )
+                await send_bytes(send, 200, body, content_type=CONTENT_TYPE)
             case ["invocations"] if method == "GET":
                 await send_json(send, 200, await self._list(query))
             case ["invocations", iid] if method == "GET":
@@ -102,6 +111,8 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
+            case ["state", service, key] if method == "GET":
+                await send_json(send, 200, await self._state(service, key))
             case ["inbox", *rest]:
                 await self.inbox.handle(rest, method, scope, receive, send)
             case ["awakeables", awakeable_id, "links"] if method == "POST":
@@ -118,7 +129,14 @@ class AdminApp:
             case ["awakeables" | "promises" as kind] if method == "GET":
                 await send_json(send, 200, await self.waits.page(kind, query))
             case [
-                "services" | "invocations" | "health" | "deployments" | "awakeables" | "promises",
+                "services"
+                | "invocations"
+                | "health"
+                | "deployments"
+                | "awakeables"
+                | "promises"
+                | "state"
+                | "metrics",
                 *_,
             ]:
                 raise HttpError(405, "method not allowed")
@@ -131,11 +149,45 @@ class AdminApp:
             label = query["status"][0]
             matching = [s for s in Status if s.label == label]
             if not matching:
-                raise HttpError(400, f"unknown status {label!r}")
+                labels = ", ".join(s.label for s in Status)
+                raise HttpError(400, f"unknown status {label!r}: use one of {labels}")
             status = int(matching[0])
         limit = _limit(query)
-        rows = await self.runtime.store.list_invocations(status, limit)
-        return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
+        since = _int_param(query, "since", 0, 0, 2**63 - 1)
+        service = query.get("service", [None])[0]
+        filtered = service is not None or since > 0
+        # The store has no index by service or creation time: with a filter, scan a bounded
+        # number of rows and filter them here.
+        rows = await self.runtime.store.list_invocations(
+            status, MAX_LIST_LIMIT if filtered else limit
+        )
+        picked = [
+            r
+            for r in rows
+            if (service is None or r.invocation.target.service == service)
+            and r.invocation.created_at_ms >= since
+        ]
+        picked.sort(key=lambda r: r.invocation.created_at_ms, reverse=True)
+        return {"invocations": [_summary(r.invocation_id, r.invocation) for r in picked[:limit]]}
+
+    async def _state(self, service: str, key: str) -> dict[str, Any]:
+        found = self.runtime.registry.service(service)
+        if found is None:
+            raise HttpError(404, f"no service named {service!r}")
+        if not found.keyed:
+            raise HttpError(400, f"{service} is a service: only objects and workflows have state")
+        values = await self.runtime.store.load_state((service, key))
+        entries: list[dict[str, Any]] = []
+        for name in sorted(values):
+            raw = values[name]
+            entry: dict[str, Any] = {"name": name, "size": len(raw)}
+            try:
+                entry["value"] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                entry["value"] = None
+                entry["value_base64"] = base64.b64encode(raw).decode("ascii")
+            entries.append(entry)
+        return {"service": service, "key": key, "state": entries}
 
     async def _describe(self, iid: InvocationId) -> dict[str, Any]:
         found = await self.runtime.store.load_invocations([iid])
@@ -205,6 +257,19 @@ def _limit(query: dict[str, list[str]]) -> int:
             400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
         )
     return int(text)
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
+    if name not in query:
+        return default
+    text = query[name][0]
+    try:
+        value = int(text)
+    except ValueError:
+        raise HttpError(400, f"{name} must be an integer, not {text!r}") from None
+    if not low <= value <= high:
+        raise HttpError(400, f"{name} must be between {low} and {high}, not {value}")
+    return value
 
 
 def _inbox_page_with_token(scope: Scope, token: str) -> bool:

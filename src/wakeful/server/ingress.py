@@ -25,6 +25,7 @@ from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
 from wakeful.journal.limits import latest_time_error
 from wakeful.links import LinkSigner
+from wakeful.observe import tracing
 from wakeful.partition.leader import Finished
 from wakeful.registry import IN_PROCESS, HandlerRecord
 from wakeful.server.auth import check_bearer
@@ -182,7 +183,18 @@ class IngressApp:
             log.warning("ignored a completion of legacy awakeable id %s", awakeable_id)
             await send_bytes(send, 202, b"")
             return
-        done = await complete_awakeable(self.runtime, awakeable_id, result, self.clock.now_ms())
+        iid = parse_awakeable_id(awakeable_id).invocation_id
+        observer = self.runtime.observer
+        observer.signal_received(iid)
+        span = None
+        if tracing.enabled():
+            span = await observer.awakeable_completion(
+                iid, awakeable_id, action, request_headers(scope), self.runtime.store.load_journal
+            )
+        try:
+            done = await complete_awakeable(self.runtime, awakeable_id, result, self.clock.now_ms())
+        finally:
+            observer.end_span(span)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         await send_completion(send, done, query.get("strict", [""])[0] == "true")
 
@@ -296,6 +308,8 @@ class IngressApp:
         iid = _invocation_id(target, kind, idempotency_key)
         forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
         forwarded.append(("x-restate-ingress-path", raw_path_of(scope)))
+        observer = self.runtime.observer
+        span = observer.ingress_invoke(target, forwarded)  # None unless tracing is on
         event = Invoke(
             iid,
             target,
@@ -310,6 +324,9 @@ class IngressApp:
         if is_send:
             outcome = await self.router.submit(event)
             assert isinstance(outcome, InvokeOutcome)
+            observer.ingress_done(span, iid, outcome.created)
+            if outcome.created:
+                observer.accepted(iid, target)
             status = "Accepted" if outcome.created else "PreviouslyAccepted"
             payload: dict[str, object] = {"invocationId": str(iid), "status": status}
             if invoke_at is not None and outcome.created:
@@ -318,6 +335,9 @@ class IngressApp:
             return
         answer, waiter = await self.router.submit_and_attach(event)
         assert isinstance(answer, InvokeOutcome)
+        observer.ingress_done(span, iid, answer.created)
+        if answer.created:
+            observer.accepted(iid, target)
         if kind == HandlerKind.WORKFLOW and not answer.created:
             raise _workflow_already_invoked(iid)
         if waiter is None:

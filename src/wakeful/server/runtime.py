@@ -26,6 +26,8 @@ from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
 from wakeful.invoker.remote import RemoteInvoker
 from wakeful.invoker.router import InvokerRouter
+from wakeful.observe import tracing
+from wakeful.observe.observer import Observer
 from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
 from wakeful.partition.recovery import recover
@@ -83,7 +85,9 @@ class Runtime:
                 tracks_awakeables=self._tracks_awakeables,
             )
         )
+        self.observer = Observer()
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
+        self.leader.on_commit = self.observer.committed
         self.supervisor = Supervisor(clock)
         self.router = Router([self.leader])
         self.in_process = InProcessInvoker(
@@ -94,6 +98,7 @@ class Runtime:
             load_state=self.store.load_state,
             settings=InvokerSettings(settings.inactivity_timeout),
             clock=clock,
+            observer=self.observer,
         )
         self.invoker = InvokerRouter(self.registry, {IN_PROCESS: self.in_process})
         self.deployments = Deployments(
@@ -152,6 +157,7 @@ class Runtime:
     async def start(self) -> None:
         """Lock the data directory and open the stores (`DataDirError` if that fails); start
         the leader, timers and purge under supervision; recover."""
+        tracing.configure_from_env()
         self.lock.acquire()
         try:
             await self.store.open()
@@ -168,6 +174,19 @@ class Runtime:
         spawn("leader", self._lead, self._leader_crashed)
         spawn("timers", self.timers.run)
         spawn("purge", self.purge.run)
+        spawn("loop-lag", self.observer.watch_loop)
+
+    async def drain(self, within: float) -> int:
+        """Before a stop: start no new work, let live attempts reach a durable point (waiting
+        ones suspend at once) for up to `within` seconds, and commit what they reported.
+        Returns how many attempts were still running (they are recovered on the next start)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        # Timers, purge and recovery would start new attempts; the leader keeps committing.
+        await self.supervisor.cancel("timers", "purge", "recovery")
+        left = await self.invoker.drain(within)
+        await self.leader.settle(max(0.5, deadline - loop.time()))
+        return left
 
     async def stop(self) -> None:
         """Stop everything; attempts in flight are recovered on the next start."""
@@ -177,6 +196,7 @@ class Runtime:
         await self.store.close()
         self.deployments.close()
         self.lock.release()
+        tracing.shutdown()
         if self.watchdog is not None:
             self.watchdog.stop()
 
@@ -225,8 +245,10 @@ class Runtime:
                     self.invoker.deliver(effect)
                 case AbortAttempt(invocation_id=iid):
                     self.invoker.abort(iid)
-                case InvocationFinished(expires_at_ms=expires) if expires is not None:
-                    self.purge.finished(expires)
+                case InvocationFinished(invocation_id=iid, result=result, expires_at_ms=expires):
+                    self.observer.finished(iid, result)
+                    if expires is not None:
+                        self.purge.finished(expires)
                 case TimerScheduled(due_ms=due):
                     self.timers.scheduled(due)
 

@@ -32,7 +32,7 @@ from wakeful.engine.model import (
 from wakeful.engine.waits import WaitRow
 from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
-from wakeful.journal.ids import InvocationId
+from wakeful.journal.ids import FIRST_AWAKEABLE_SIGNAL, InvocationId
 from wakeful.storage import sqlite_waits
 from wakeful.storage.api import Batch, InvocationRow, WaitQuery
 
@@ -313,6 +313,32 @@ class SqliteStore:
         def load(conn: sqlite3.Connection) -> dict[str, bytes]:
             rows = conn.execute("SELECT name, value FROM state WHERE service = ? AND key = ?", key)
             return {name: bytes(value) for name, value in rows}
+
+        return await self._read(load)
+
+    async def counts(self) -> tuple[dict[int, int], dict[str, int]]:
+        """Invocations by status, and what is pending: invocations suspended on an awakeable,
+        durable promises not completed, timers (for metrics; scans, off the event loop)."""
+
+        def load(conn: sqlite3.Connection) -> tuple[dict[int, int], dict[str, int]]:
+            statuses = dict(conn.execute("SELECT status, count(*) FROM invocations GROUP BY 1"))
+            awakeables = 0
+            for (data,) in conn.execute(
+                "SELECT data FROM invocations WHERE status = ?", (int(Status.SUSPENDED),)
+            ):
+                waiting = _decode_invocation(data).waiting
+                if waiting is not None and any(
+                    i >= FIRST_AWAKEABLE_SIGNAL for i in waiting.signal_indexes
+                ):
+                    awakeables += 1
+            promises = sum(
+                1
+                for (data,) in conn.execute("SELECT data FROM promises")
+                if _decode_promise(data).result is None
+            )
+            (timers,) = conn.execute("SELECT count(*) FROM timers").fetchone()
+            pending = {"awakeable": awakeables, "promise": promises, "timer": int(timers)}
+            return statuses, pending
 
         return await self._read(load)
 

@@ -83,6 +83,13 @@ class AttemptPump:
         if entries:
             self._send(entries)
 
+    def suspend_at_next_wait(self) -> None:
+        """Suspend as soon as the handler waits for the outside world, instead of after the
+        inactivity timeout (the server is shutting down)."""
+        self.inactivity_timeout = 0
+        for waiter in self._waiters:
+            _expire(waiter)  # a wait in progress re-checks, and suspends
+
     def _wake(self) -> None:
         for waiter in self._waiters:
             if not waiter.done():

@@ -1,0 +1,1 @@
+"""The `wakeful` command's parts: configuration of `serve`, and the operator commands."""
