@@ -1,12 +1,17 @@
 """Runs attempts on remote deployments over Restate's service protocol.
 
 Each attempt POSTs `{uri}/invoke/{service}/{handler}` with the StartMessage and the journal,
-then reads the endpoint's messages until it ends (End, Suspension or Error). The request body
-is complete before the answer is read (request/response, over HTTP/1.1 for `use_http_11`
-deployments and over HTTP/2 cleartext otherwise): the endpoint sees its input closed, so it
-suspends at the first await that the journal cannot answer, and the invocation then waits with
-nothing held until a notification wakes it. The entries an attempt produces are posted to the
-engine with the event that closes it, in one batch.
+then reads the endpoint's messages until it ends (End, Suspension or Error):
+
+- request/response (endpoints that declare it, and every `use_http_11` deployment): the request
+  body is complete before the answer is read, so the endpoint sees its input closed and
+  suspends at the first await that the journal cannot answer; the entries it produced are
+  posted to the engine with the event that closes the attempt, in one batch;
+- bidirectional (HTTP/2 cleartext endpoints in BIDI_STREAM mode, `remote_bidi`): entries are
+  posted as they arrive and durable notifications are streamed back until the endpoint ends or
+  the inactivity timeout lets it suspend.
+
+Either way, a suspended invocation waits with nothing held until a notification wakes it.
 
 An invocation stays on the deployment its first attempt ran on (pinning), as in Restate.
 """
@@ -17,8 +22,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -27,9 +33,12 @@ from wakeful.deployments.registry import Deployments
 from wakeful.engine.effects import EntriesAppended, StartAttempt
 from wakeful.engine.events import AttemptFailed, Event
 from wakeful.engine.model import HandlerKind, ObjectKey, Target
+from wakeful.invoker.h2c import H2Error, H2Pool
 from wakeful.invoker.remote_attempt import RemoteAttempt
+from wakeful.invoker.remote_bidi import run_bidi
 from wakeful.journal.entries import Entry, Failure
 from wakeful.journal.ids import InvocationId
+from wakeful.protocol.discovery import is_bidi
 from wakeful.protocol.framing import FrameDecoder, FramingError
 from wakeful.protocol.messages import decode
 from wakeful.protocol.version import content_type
@@ -45,6 +54,15 @@ class RemoteSettings:
 
     abort_timeout: timedelta = timedelta(minutes=10)
     connect_timeout: timedelta = timedelta(seconds=10)
+    inactivity_timeout: timedelta = timedelta(minutes=1)
+
+
+@dataclass(slots=True)
+class _Live:
+    attempt: int
+    task: asyncio.Task[None] | None = None
+    inbox: asyncio.Queue[EntriesAppended] = field(default_factory=asyncio.Queue)
+    streaming: bool = False  # a bidi stream is open: entries go to its inbox
 
 
 class RemoteInvoker:
@@ -58,6 +76,7 @@ class RemoteInvoker:
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
         handler_kind: Callable[[Target], HandlerKind | None],
+        inactivity_timeout_ms: Callable[[Target], int | None] = lambda target: None,
         settings: RemoteSettings | None = None,
     ) -> None:
         self.deployments = deployments
@@ -66,8 +85,10 @@ class RemoteInvoker:
         self._load_journal = load_journal
         self._load_state = load_state
         self._handler_kind = handler_kind
-        self._live: dict[InvocationId, tuple[int, asyncio.Task[None]]] = {}
+        self._inactivity_timeout_ms = inactivity_timeout_ms
+        self._live: dict[InvocationId, _Live] = {}
         self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._h2 = H2Pool(self.settings.connect_timeout.total_seconds())
 
     @property
     def running(self) -> int:
@@ -76,21 +97,25 @@ class RemoteInvoker:
 
     def start(self, effect: StartAttempt) -> None:
         """Start an attempt (the engine already made it the current one)."""
-        task = asyncio.get_running_loop().create_task(self._run(effect))
         previous = self._live.get(effect.invocation_id)
-        if previous is not None:
-            previous[1].cancel()
-        self._live[effect.invocation_id] = (effect.attempt, task)
+        if previous is not None and previous.task is not None:
+            previous.task.cancel()
+        live = _Live(effect.attempt)
+        self._live[effect.invocation_id] = live
+        live.task = asyncio.get_running_loop().create_task(self._run(effect, live))
 
     def deliver(self, effect: EntriesAppended) -> None:
-        """Entries appended while an attempt runs: it ends and a new attempt sees them."""
-        del effect  # request/response: the endpoint's input is closed already
+        """Durable entries for a live attempt: a bidi stream forwards their notifications; a
+        request/response attempt ends and the next attempt sees them."""
+        live = self._live.get(effect.invocation_id)
+        if live is not None and live.attempt == effect.attempt and live.streaming:
+            live.inbox.put_nowait(effect)
 
     def abort(self, invocation_id: InvocationId) -> None:
         """Stop a live attempt, if there is one."""
         live = self._live.pop(invocation_id, None)
-        if live is not None:
-            live[1].cancel()
+        if live is not None and live.task is not None:
+            live.task.cancel()
 
     def abort_all(self) -> None:
         """Stop every live attempt (their invocations are recovered)."""
@@ -99,13 +124,14 @@ class RemoteInvoker:
 
     async def close(self) -> None:
         """Abort every attempt and close the connections."""
-        tasks = [task for _, task in self._live.values()]
+        tasks = [live.task for live in self._live.values() if live.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        await self._h2.close()
 
     def _client(self, use_http_11: bool) -> httpx.AsyncClient:
         client = self._clients.get(use_http_11)
@@ -130,10 +156,10 @@ class RemoteInvoker:
             await store.pin(iid, deployment.id)
         return deployment
 
-    async def _run(self, effect: StartAttempt) -> None:
+    async def _run(self, effect: StartAttempt, live: _Live) -> None:
         iid = effect.invocation_id
         try:
-            self._post(await self._attempt(effect))
+            self._post(await self._attempt(effect, live))
         except asyncio.CancelledError:
             raise
         except Exception as e:  # never lose an attempt: the engine retries it
@@ -141,12 +167,12 @@ class RemoteInvoker:
             failure = Failure(500, repr(e))
             self._post(AttemptFailed(iid, effect.attempt, [], failure, int(time.time() * 1000)))
         finally:
-            live = self._live.get(iid)
-            if live is not None and live[0] == effect.attempt:
+            if self._live.get(iid) is live:
                 del self._live[iid]
 
-    async def _attempt(self, effect: StartAttempt) -> Event:
+    async def _attempt(self, effect: StartAttempt, live: _Live) -> Event:
         iid, target = effect.invocation_id, effect.target
+        live.streaming = True  # keep what is appended from now on, for a bidi stream
         journal = effect.journal
         if journal is None:
             journal = await self._load_journal(iid)
@@ -162,9 +188,28 @@ class RemoteInvoker:
         body = attempt.start_message(state, effect.idempotency_key)
         try:
             async with asyncio.timeout(self.settings.abort_timeout.total_seconds()):
+                if is_bidi(deployment.manifest) and not deployment.use_http_11:
+                    return await self._exchange_bidi(deployment, attempt, body, live)
                 return await self._exchange(deployment, attempt, body)
         except TimeoutError:
             return attempt.failed(Failure(500, "the attempt exceeded the abort timeout"))
+
+    async def _exchange_bidi(
+        self, deployment: Deployment, attempt: RemoteAttempt, body: bytes, live: _Live
+    ) -> Event:
+        parts = urlsplit(deployment.uri)
+        target = attempt.target
+        path = f"{parts.path.rstrip('/')}/invoke/{target.service}/{target.handler}"
+        media = content_type(attempt.version)
+        headers = {**deployment.additional_headers, "content-type": media, "accept": media}
+        try:
+            stream = await self._h2.open(parts.hostname or "", parts.port or 80, path, headers)
+        except H2Error as e:
+            return attempt.failed(Failure(503, f"cannot reach the deployment: {e}"))
+        inactivity_ms = self._inactivity_timeout_ms(target)
+        if inactivity_ms is None:
+            inactivity_ms = int(self.settings.inactivity_timeout.total_seconds() * 1000)
+        return await run_bidi(stream, attempt, body, live.inbox, self._post, inactivity_ms / 1000)
 
     async def _exchange(self, deployment: Deployment, attempt: RemoteAttempt, body: bytes) -> Event:
         target = attempt.target
