@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from wakeful.clock import SYSTEM_CLOCK, Clock
+from wakeful.engine.commands import callee_id
+from wakeful.engine.model import Target
 from wakeful.errors import InvalidIdError, TerminalError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
@@ -16,7 +18,7 @@ from wakeful.journal.entries import (
     SendSignalCommand,
     SleepCommand,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, partition_key_for
+from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
 from wakeful.journal.limits import latest_time_error
 from wakeful.sdk.context import (
     HandlerType,
@@ -33,7 +35,9 @@ from wakeful.sdk.futures import (
 )
 from wakeful.sdk.serde import BytesSerde, DefaultSerde, Serde
 from wakeful.sdk.service import handler_of
-from wakeful.vm.machine import AttemptMachine, completion_handle
+from wakeful.vm.handles import completion_handle
+from wakeful.vm.machine import ReplayMachine
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["CallsMixin"]
 
@@ -47,7 +51,8 @@ _CANCELLED = Result(failure=Failure(409, "cancelled"))
 class CallsMixin:
     """Calls between handlers, durable timers and cancellation, for `AttemptContext`."""
 
-    machine: AttemptMachine
+    machine: ReplayMachine
+    pump: AttemptPump
     invocation_id: InvocationId
     _children: list[str]
     clock: Clock = SYSTEM_CLOCK  # the invoker sets the server's (a test's virtual clock)
@@ -59,22 +64,18 @@ class CallsMixin:
         wake_up_at = _time_after(self.clock.now_ms(), delta, "sleep")
         cid = self.machine.allocate_completion_id()
         self.machine.command(SleepCommand(wake_up_at, cid, name))
-        return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
+        return DurableSleepFuture(self.pump, completion_handle(cid), DefaultSerde())
 
     # -- calls -------------------------------------------------------------------------
 
     def _callee_id(
         self, service: str, handler: str, key: str | None, idem: str | None, workflow_run: bool
     ) -> InvocationId:
-        if workflow_run and key is not None:
-            return InvocationId.for_workflow(service, key)  # run once per workflow key
-        if idem is not None:
-            return InvocationId.for_idempotency_key(service, handler, key, idem)
-        # Derived from this invocation and the call's position: the same on every replay.
+        # The engine's derivation, from this invocation and the call's position: the same on
+        # every replay, and the id the engine invokes.
+        target = Target(service, handler, key)
         index = self.machine.next_command_index
-        parts: list[str | bytes] = [self.invocation_id.to_bytes(), str(index)]
-        partition = partition_key_for(key) if key is not None else self.invocation_id.partition_key
-        return InvocationId.deterministic("call", parts, partition)
+        return callee_id(self.invocation_id, index, target, idem, workflow_run)
 
     def _call(
         self,
@@ -105,7 +106,7 @@ class CallsMixin:
         callee_text = str(callee)
         self._children.append(callee_text)
         return DurableCallFuture(
-            self.machine, completion_handle(cid), serde, callee_text, self.cancel_invocation
+            self.pump, completion_handle(cid), serde, callee_text, self.cancel_invocation
         )
 
     def _send(
@@ -281,7 +282,7 @@ class CallsMixin:
             serde = serde.with_maybe_type(type_hint)
         cid = self.machine.allocate_completion_id()
         self.machine.command(AttachInvocationCommand(target.to_bytes(), cid))
-        return DurableFuture(self.machine, completion_handle(cid), serde)
+        return DurableFuture(self.pump, completion_handle(cid), serde)
 
     def _cancel_children(self) -> None:
         """Propagate a cancellation to the calls this invocation made."""
