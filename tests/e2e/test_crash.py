@@ -165,8 +165,9 @@ def test_kill_while_live_reruns_exactly_the_steps_not_yet_durable(
     again if and only if its completion was not durable when the process died."""
     proc, traces = make_server("60s")
     # Half of the hand-out steps linger after handing out the id: their completions cannot be
-    # durable when the process is killed right after the last id appears.
-    bodies = [("wait_once", {"linger": 2.0 if n % 2 else 0}) for n in range(MANY)]
+    # durable when the process is killed right after the last id appears. The linger outlasts
+    # starting all of them on a loaded 2-core machine (2 s did not, with other work running).
+    bodies = [("wait_once", {"linger": 8.0 if n % 2 else 0}) for n in range(MANY)]
     iids = _start_all(proc, bodies)
     awakeables = _handed_out(traces, iids)
     proc.kill()
