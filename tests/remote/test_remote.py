@@ -229,3 +229,30 @@ def test_bidi_streams_a_completion_into_the_running_attempt(tmp_path: Path) -> N
     finally:
         server.stop()
         endpoint.kill()
+
+
+def test_always_suspending_mode(tmp_path: Path) -> None:
+    """With `--inactivity-timeout 0` a bidi attempt closes its input at once: the endpoint
+    suspends at every await and after every ctx.run, and each flow still completes by replay."""
+    endpoint = Endpoint("h2c", tmp_path / "runs.txt").start()
+    server = WakefulProcess(app=APP, data_dir=tmp_path / "data", inactivity_timeout="0")
+    server.start()
+    try:
+        assert register(server.admin_url, endpoint).status_code == 201
+        steps = _call(server, "RemoteApprovals/steps", 3)
+        assert steps.json() == 6
+        described = httpx.get(
+            f"{server.admin_url}/invocations/{steps.headers['x-restate-id']}", timeout=10
+        ).json()
+        assert described["attempt"] == 4  # one per step, one to finish
+        iid = _send(server, "RemoteApprovals/request", "always")
+        awakeable = awakeable_of(endpoint, "always")
+        wait_for(lambda: _status(server, iid) == "suspended")
+        httpx.post(f"{server.url}/restate/awakeables/{awakeable}/resolve", json="yes", timeout=10)
+        assert _attach(server, iid).json() == "always: yes"
+        assert [line for line in runs(endpoint) if line.startswith("always ")] == [
+            f"always {awakeable}"
+        ]
+    finally:
+        server.stop()
+        endpoint.kill()
