@@ -21,19 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
-
-import httpx
 
 from wakeful.deployments.model import Deployment
 from wakeful.deployments.registry import Deployments
 from wakeful.engine.effects import EntriesAppended, StartAttempt
 from wakeful.engine.events import AttemptFailed, Event
 from wakeful.engine.model import HandlerKind, ObjectKey, Target
-from wakeful.invoker.h2c import H2Error, H2Pool
+from wakeful.invoker.h1 import H1Error, H1Pool
+from wakeful.invoker.h2c import H2Error, H2Pool, H2Stream
 from wakeful.invoker.remote_attempt import RemoteAttempt
 from wakeful.invoker.remote_bidi import run_bidi
 from wakeful.journal.entries import Entry, Failure
@@ -87,8 +86,9 @@ class RemoteInvoker:
         self._handler_kind = handler_kind
         self._inactivity_timeout_ms = inactivity_timeout_ms
         self._live: dict[InvocationId, _Live] = {}
-        self._clients: dict[bool, httpx.AsyncClient] = {}
-        self._h2 = H2Pool(self.settings.connect_timeout.total_seconds())
+        connect_s = self.settings.connect_timeout.total_seconds()
+        self._h1 = H1Pool(connect_s)
+        self._h2 = H2Pool(connect_s)
 
     @property
     def running(self) -> int:
@@ -128,32 +128,18 @@ class RemoteInvoker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        await self._h1.close()
         await self._h2.close()
 
-    def _client(self, use_http_11: bool) -> httpx.AsyncClient:
-        client = self._clients.get(use_http_11)
-        if client is None:
-            timeout = httpx.Timeout(None, connect=self.settings.connect_timeout.total_seconds())
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-            if use_http_11:
-                client = httpx.AsyncClient(timeout=timeout, limits=limits)
-            else:
-                client = httpx.AsyncClient(http1=False, http2=True, timeout=timeout, limits=limits)
-            self._clients[use_http_11] = client
-        return client
-
-    async def _deployment(self, effect: StartAttempt, first: bool) -> Deployment | None:
+    def _deployment(self, effect: StartAttempt, first: bool) -> Deployment | None:
         iid = effect.invocation_id.to_bytes()
         store = self.deployments.store
-        pinned = await store.pinned(iid)
+        pinned = None if first else store.pinned(iid)
         if pinned is not None and pinned in self.deployments.deployments:
             return self.deployments.deployments[pinned]
         deployment = self.deployments.serving(effect.target.service)
-        if deployment is not None and first:
-            await store.pin(iid, deployment.id)
+        if deployment is not None:
+            store.pin(iid, deployment.id)
         return deployment
 
     async def _run(self, effect: StartAttempt, live: _Live) -> None:
@@ -176,7 +162,7 @@ class RemoteInvoker:
         journal = effect.journal
         if journal is None:
             journal = await self._load_journal(iid)
-        deployment = await self._deployment(effect, first=len(journal) <= 1)
+        deployment = self._deployment(effect, first=len(journal) <= 1)
         version = 5 if deployment is None else deployment.protocol_version
         attempt = RemoteAttempt(iid, effect.attempt, target, journal, version, self._handler_kind)
         if deployment is None:
@@ -212,34 +198,71 @@ class RemoteInvoker:
         return await run_bidi(stream, attempt, body, live.inbox, self._post, inactivity_ms / 1000)
 
     async def _exchange(self, deployment: Deployment, attempt: RemoteAttempt, body: bytes) -> Event:
+        parts = urlsplit(deployment.uri)
+        host, port = parts.hostname or "", parts.port or 80
         target = attempt.target
-        url = f"{deployment.uri.rstrip('/')}/invoke/{target.service}/{target.handler}"
+        path = f"{parts.path.rstrip('/')}/invoke/{target.service}/{target.handler}"
         media = content_type(attempt.version)
         headers = {**deployment.additional_headers, "content-type": media, "accept": media}
-        client = self._client(deployment.use_http_11)
-        decoder = FrameDecoder()
         try:
-            async with client.stream("POST", url, content=body, headers=headers) as response:
-                if response.status_code != 200:
-                    text = (await response.aread())[:500].decode(errors="replace")
-                    return attempt.failed(
-                        Failure(
-                            response.status_code,
-                            f"the deployment answered {response.status_code}: {text}",
-                        )
-                    )
-                async for chunk in response.aiter_raw():
-                    for frame in decoder.feed(chunk):
-                        type_, message = decode(frame)
-                        closed = attempt.on_message(type_, message)
-                        if closed is not None:
-                            return closed
-        except FramingError as e:
-            return attempt.failed(Failure(571, f"protocol violation: {e}"), keep_entries=False)
-        except httpx.HTTPError as e:
+            if deployment.use_http_11:
+                async with self._h1.post(host, port, path, headers, body) as response:
+                    if response.status != 200:
+                        return _refused(attempt, response.status, await response.read())
+                    return await _read_messages(attempt, response.chunks())
+            stream = await self._h2.open(host, port, path, headers)
+            try:
+                await stream.send(body)
+                await stream.end()
+                status, _ = await stream.headers()
+                if status != 200:
+                    return _refused(attempt, status, await _body(stream))
+                return await _read_messages(attempt, _stream_chunks(stream))
+            finally:
+                stream.reset()
+        except (H1Error, H2Error) as e:
             return attempt.failed(
-                Failure(503, f"cannot reach the deployment at {url}: {type(e).__name__}: {e}")
+                Failure(503, f"cannot reach the deployment at {deployment.uri}: {e}")
             )
-        return attempt.failed(
-            Failure(500, "the deployment closed the stream without End, Suspension or Error")
-        )
+
+
+async def _stream_chunks(stream: H2Stream) -> AsyncIterator[bytes]:
+    while (chunk := await stream.receive()) is not None:
+        yield chunk
+
+
+async def _body(stream: H2Stream, limit: int = 4096) -> bytes:
+    body = b""
+    async for chunk in _stream_chunks(stream):
+        body += chunk
+        if len(body) >= limit:
+            break
+    return body[:limit]
+
+
+def _refused(attempt: RemoteAttempt, status: int, body: bytes) -> Event:
+    text = body[:500].decode(errors="replace")
+    return attempt.failed(Failure(status, f"the deployment answered {status}: {text}"))
+
+
+async def _read_messages(attempt: RemoteAttempt, chunks: AsyncIterator[bytes]) -> Event:
+    """Feed the endpoint's messages to the attempt until one closes it; then read the body to
+    its end, so the connection can be reused."""
+    decoder = FrameDecoder()
+    closed: Event | None = None
+    try:
+        async for chunk in chunks:
+            if closed is not None:
+                continue  # nothing may follow the end; drained for keep-alive
+            for frame in decoder.feed(chunk):
+                type_, message = decode(frame)
+                closed = attempt.on_message(type_, message)
+                if closed is not None:
+                    break
+    except FramingError as e:
+        return attempt.failed(Failure(571, f"protocol violation: {e}"), keep_entries=False)
+    if closed is not None:
+        return closed
+    return attempt.failed(
+        Failure(500, "the deployment closed the stream without End, Suspension or Error")
+    )
