@@ -68,6 +68,7 @@ class _Connection:
         self.streams: dict[int, H2Stream] = {}
         self.closed: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self._flush_scheduled = False
 
     def start(self) -> None:
         self.h2.initiate_connection()
@@ -82,8 +83,16 @@ class _Connection:
         return int(limit) - len(self.streams)
 
     def _flush(self) -> None:
+        # One socket write per loop pass for everything queued meanwhile (many streams
+        # share the connection; a write per frame costs a system call each).
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._write)
+
+    def _write(self) -> None:
+        self._flush_scheduled = False
         data = self.h2.data_to_send()
-        if data:
+        if data and self.closed is None:
             self.writer.write(data)
 
     def open(self, authority: str, path: str, headers: dict[str, str]) -> H2Stream:

@@ -34,7 +34,7 @@ from wakeful.engine.model import HandlerKind, ObjectKey, Target
 from wakeful.invoker.h1 import H1Error, H1Pool
 from wakeful.invoker.h2c import H2Error, H2Pool, H2Stream
 from wakeful.invoker.remote_attempt import RemoteAttempt
-from wakeful.invoker.remote_bidi import run_bidi
+from wakeful.invoker.remote_bidi import Item, run_bidi
 from wakeful.journal.entries import Entry, Failure
 from wakeful.journal.ids import InvocationId
 from wakeful.protocol.discovery import is_bidi
@@ -60,7 +60,7 @@ class RemoteSettings:
 class _Live:
     attempt: int
     task: asyncio.Task[None] | None = None
-    inbox: asyncio.Queue[EntriesAppended] = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue[Item] = field(default_factory=asyncio.Queue)
     streaming: bool = False  # a bidi stream is open: entries go to its inbox
 
 

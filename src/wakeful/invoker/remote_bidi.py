@@ -34,7 +34,10 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _read(stream: H2Stream, out: asyncio.Queue[bytes | BaseException | None]) -> None:
+Item = EntriesAppended | bytes | BaseException | None  # engine entries, or the response's
+
+
+async def _read(stream: H2Stream, out: asyncio.Queue[Item]) -> None:
     try:
         status, _ = await stream.headers()
         if status != 200:
@@ -55,17 +58,20 @@ async def run_bidi(
     stream: H2Stream,
     attempt: RemoteAttempt,
     start: bytes,
-    inbox: asyncio.Queue[EntriesAppended],
+    inbox: asyncio.Queue[Item],
     post: Callable[[Event], None],
     inactivity_s: float,
 ) -> Event:
-    """Drive one attempt over `stream` until the endpoint ends it; the closing event."""
-    chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
-    reader = asyncio.get_running_loop().create_task(_read(stream, chunks))
+    """Drive one attempt over `stream` until the endpoint ends it; the closing event.
+
+    `inbox` receives the engine's entries for this attempt; the response body joins them
+    there, so one wait covers both directions.
+    """
+    reader = asyncio.get_running_loop().create_task(_read(stream, inbox))
     loop = _Bidi(stream, attempt, post)
     try:
         await stream.send(start)
-        return await loop.run(chunks, inbox, inactivity_s)
+        return await loop.run(inbox, inactivity_s)
     except H2Error as e:
         return attempt.failed(Failure(503, f"the stream to the deployment broke: {e}"))
     finally:
@@ -88,31 +94,21 @@ class _Bidi:
         self.acks: dict[int, bool] = {}  # proposed run completion id -> ack requested
         self.decoder = FrameDecoder()
 
-    async def run(
-        self,
-        chunks: asyncio.Queue[bytes | BaseException | None],
-        inbox: asyncio.Queue[EntriesAppended],
-        inactivity_s: float,
-    ) -> Event:
+    async def run(self, inbox: asyncio.Queue[Item], inactivity_s: float) -> Event:
         while True:
-            got_chunk = asyncio.ensure_future(chunks.get())
-            got_entries = asyncio.ensure_future(inbox.get())
-            timeout = inactivity_s if self.input_open else None
-            done, _ = await asyncio.wait(
-                [got_chunk, got_entries], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for waiter in (got_chunk, got_entries):
-                if waiter not in done:
-                    waiter.cancel()
-            if got_entries in done:
-                await self._deliver(got_entries.result())
-            if got_chunk in done:
-                closed = self._on_chunk(got_chunk.result())
-                if closed is not None:
-                    return closed
-            if not done and self.input_open:  # inactive: let the endpoint suspend
+            try:
+                async with asyncio.timeout(inactivity_s if self.input_open else None):
+                    item = await inbox.get()
+            except TimeoutError:  # inactive: let the endpoint suspend
                 self.input_open = False
                 await self.stream.end()
+                continue
+            if isinstance(item, EntriesAppended):
+                await self._deliver(item)
+                continue
+            closed = self._on_chunk(item)
+            if closed is not None:
+                return closed
 
     def _on_chunk(self, chunk: bytes | BaseException | None) -> Event | None:
         attempt = self.attempt
