@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from tests.e2e.apps_durability import (
     invocations_with_status,
     wait_until,
 )
-from tests.support.server import WakefulProcess
+from tests.support.server import ServerFactory, WakefulProcess
 
 from wakeful.journal.entries import (
     CompletionNotification,
@@ -43,24 +43,14 @@ Server = tuple[WakefulProcess, Traces]
 
 
 @pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Callable[[str], Server]]:
+def make_server(serve: ServerFactory) -> Callable[[str], Server]:
     """Start a server with a given inactivity timeout; every one started is killed at the end."""
-    started: list[WakefulProcess] = []
 
     def make(inactivity_timeout: str) -> Server:
-        (tmp_path / "traces").mkdir()
-        process = WakefulProcess(
-            app=APP,
-            data_dir=tmp_path / "data",
-            inactivity_timeout=inactivity_timeout,
-            env={TRACES_ENV: str(tmp_path / "traces")},
-        )
-        started.append(process.start())
-        return process, Traces(tmp_path / "traces")
+        process = serve(APP, traces_env=TRACES_ENV, inactivity_timeout=inactivity_timeout)
+        return process, Traces(process.traces_dir)
 
-    yield make
-    for process in started:
-        process.kill()
+    return make
 
 
 def _start_all(proc: WakefulProcess, bodies: list[tuple[str, dict[str, Any]]]) -> list[str]:
