@@ -94,6 +94,21 @@ def test_awakeable_resolved_by_another_handler(
     assert _attach(server, iid).json() == f"{doc}: yes"
 
 
+def test_awakeable_rejected_with_a_code_by_a_remote_handler(
+    world: tuple[WakefulProcess, Endpoint],
+) -> None:
+    """A remote handler rejects another remote handler's awakeable with its own status code."""
+    server, endpoint = world
+    doc = f"doc-{uuid.uuid4().hex[:8]}"
+    iid = _send(server, "RemoteApprovals/request", doc)
+    awakeable = awakeable_of(endpoint, doc)
+    body = {"id": awakeable, "message": "needs legal", "code": "422"}
+    assert _call(server, "RemoteApprovals/reject", body).status_code == 200
+    answer = _attach(server, iid)
+    assert answer.status_code == 422
+    assert "needs legal" in answer.text
+
+
 def test_workflow_promise(world: tuple[WakefulProcess, Endpoint]) -> None:
     """A remote workflow waits on its durable promise; a shared handler resolves it."""
     server, _ = world
