@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 
 import msgspec
@@ -28,10 +27,6 @@ from wakeful.protocol.messages import MessageType, decode, encode, pb
 __all__ = ["run_bidi"]
 
 _NOTIFICATIONS = (CompletionNotification, SignalNotification)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 Item = EntriesAppended | bytes | BaseException | None  # engine entries, or the response's
@@ -130,7 +125,9 @@ class _Bidi:
                 entries = attempt.take_pending()
                 if entries:
                     self.known += sum(1 for e in entries if not isinstance(e, _NOTIFICATIONS))
-                    post = AppendEntries(attempt.invocation_id, attempt.attempt, entries, _now_ms())
+                    post = AppendEntries(
+                        attempt.invocation_id, attempt.attempt, entries, attempt.clock.now_ms()
+                    )
                     self.post(post)
         except FramingError as e:
             return attempt.failed(Failure(571, f"protocol violation: {e}"), keep_entries=False)
