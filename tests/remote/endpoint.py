@@ -57,6 +57,12 @@ async def resolve(ctx: Context, req: dict[str, str]) -> None:
 
 
 @approvals.handler()
+async def reject(ctx: Context, req: dict[str, str]) -> None:
+    """Reject an awakeable with a status code, from a remote handler."""
+    ctx.reject_awakeable(req["id"], req["message"], int(req["code"]))
+
+
+@approvals.handler()
 async def race(ctx: Context, millis: int) -> str:
     """An awakeable racing a timer."""
     _, verdict = ctx.awakeable(type_hint=str)

@@ -105,3 +105,56 @@ def test_endpoint_kill_mid_attempt(tmp_path: Path, mode: str) -> None:
     finally:
         server.kill()
         endpoint.kill()
+
+
+def test_invocation_stays_on_its_deployment(tmp_path: Path) -> None:
+    """An invocation started on deployment A stays pinned to A after B takes its service
+    over (also across a restart of the server): new invocations go to B, the old one resumes
+    on A only."""
+    first = Endpoint("h2c", tmp_path / "a.txt").start()
+    second = Endpoint("h2c", tmp_path / "b.txt")
+    server = WakefulProcess(app=APP, data_dir=tmp_path / "data").start()
+    try:
+        assert register(server.admin_url, first).status_code == 201
+        old = httpx.post(f"{server.url}/RemoteApprovals/request/send", json="old", timeout=10)
+        old_id = old.json()["invocationId"]
+        wait_for(lambda: any(line.startswith("old ") for line in runs(first)))
+        wait_for(
+            lambda: (
+                httpx.get(f"{server.admin_url}/invocations/{old_id}", timeout=10).json()["status"]
+                == "suspended"
+            )
+        )
+        second.start()
+        assert register(server.admin_url, second).status_code == 201
+        service = httpx.get(f"{server.admin_url}/services/RemoteApprovals", timeout=10).json()
+        assert service["deployment_id"] != register(server.admin_url, first).json()["id"]
+        new = httpx.post(f"{server.url}/RemoteApprovals/request/send", json="new", timeout=10)
+        wait_for(lambda: any(line.startswith("new ") for line in runs(second)))
+        assert not any(line.startswith("new ") for line in runs(first))
+        server.kill()
+        server.start()
+        first.kill()  # the old invocation can only resume where it started
+        awakeable = next(line.split()[1] for line in runs(first) if line.startswith("old "))
+        httpx.post(f"{server.url}/restate/awakeables/{awakeable}/resolve", json="x", timeout=10)
+        wait_for(
+            lambda: (
+                httpx.get(f"{server.admin_url}/invocations/{old_id}", timeout=10).json()[
+                    "retry_count"
+                ]
+                >= 1
+            )
+        )
+        first.start()
+        out = httpx.get(f"{server.url}/restate/invocation/{old_id}/attach", timeout=60)
+        assert out.json() == "old: x"
+        new_id = new.json()["invocationId"]
+        other = next(line.split()[1] for line in runs(second) if line.startswith("new "))
+        httpx.post(f"{server.url}/restate/awakeables/{other}/resolve", json="y", timeout=10)
+        assert httpx.get(f"{server.url}/restate/invocation/{new_id}/attach", timeout=60).json() == (
+            "new: y"
+        )
+    finally:
+        server.kill()
+        first.kill()
+        second.kill()

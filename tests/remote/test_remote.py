@@ -94,6 +94,21 @@ def test_awakeable_resolved_by_another_handler(
     assert _attach(server, iid).json() == f"{doc}: yes"
 
 
+def test_awakeable_rejected_with_a_code_by_a_remote_handler(
+    world: tuple[WakefulProcess, Endpoint],
+) -> None:
+    """A remote handler rejects another remote handler's awakeable with its own status code."""
+    server, endpoint = world
+    doc = f"doc-{uuid.uuid4().hex[:8]}"
+    iid = _send(server, "RemoteApprovals/request", doc)
+    awakeable = awakeable_of(endpoint, doc)
+    body = {"id": awakeable, "message": "needs legal", "code": "422"}
+    assert _call(server, "RemoteApprovals/reject", body).status_code == 200
+    answer = _attach(server, iid)
+    assert answer.status_code == 422
+    assert "needs legal" in answer.text
+
+
 def test_workflow_promise(world: tuple[WakefulProcess, Endpoint]) -> None:
     """A remote workflow waits on its durable promise; a shared handler resolves it."""
     server, _ = world
@@ -153,14 +168,17 @@ def test_cancellation_runs_compensation(world: tuple[WakefulProcess, Endpoint]) 
 
 
 def test_runs_are_journaled(world: tuple[WakefulProcess, Endpoint]) -> None:
-    """Several ctx.run steps: each result is recorded, the handler sums them."""
-    server, _ = world
+    """Several ctx.run steps: each result is recorded, the handler sums them. Over a bidi
+    stream each result is acknowledged in the same attempt once durable; request/response
+    needs an attempt per step."""
+    server, endpoint = world
     response = _call(server, "RemoteApprovals/steps", 4)
     assert response.json() == 10
-    journal = httpx.get(
+    described = httpx.get(
         f"{server.admin_url}/invocations/{response.headers['x-restate-id']}", timeout=10
-    ).json()["journal"]
-    assert sum(1 for e in journal if e["entry"].startswith("Run(")) == 4
+    ).json()
+    assert sum(1 for e in described["journal"] if e["entry"].startswith("Run(")) == 4
+    assert described["attempt"] == (5 if endpoint.use_http_11 else 1)
 
 
 def test_deployment_admin_api(world: tuple[WakefulProcess, Endpoint], tmp_path: Path) -> None:
@@ -206,3 +224,50 @@ def test_deployment_admin_api(world: tuple[WakefulProcess, Endpoint], tmp_path: 
     assert httpx.delete(f"{server.admin_url}/deployments/dp_1nope", timeout=10).status_code == 404
     missing = httpx.get(f"{server.admin_url}/services/Nope", timeout=10)
     assert missing.status_code == 404
+
+
+def test_bidi_streams_a_completion_into_the_running_attempt(tmp_path: Path) -> None:
+    """Over h2c the attempt stays open while it waits (inactivity timeout 30 s): resolving the
+    awakeable streams the completion to it, and it finishes in its first attempt."""
+    endpoint = Endpoint("h2c", tmp_path / "runs.txt").start()
+    server = WakefulProcess(app=APP, data_dir=tmp_path / "data", inactivity_timeout="30s")
+    server.start()
+    try:
+        assert register(server.admin_url, endpoint).status_code == 201
+        iid = _send(server, "RemoteApprovals/request", "live")
+        awakeable = awakeable_of(endpoint, "live")
+        assert _status(server, iid) == "running"
+        httpx.post(f"{server.url}/restate/awakeables/{awakeable}/resolve", json="now", timeout=10)
+        assert _attach(server, iid).json() == "live: now"
+        described = httpx.get(f"{server.admin_url}/invocations/{iid}", timeout=10).json()
+        assert described["attempt"] == 1
+    finally:
+        server.stop()
+        endpoint.kill()
+
+
+def test_always_suspending_mode(tmp_path: Path) -> None:
+    """With `--inactivity-timeout 0` a bidi attempt closes its input at once: the endpoint
+    suspends at every await and after every ctx.run, and each flow still completes by replay."""
+    endpoint = Endpoint("h2c", tmp_path / "runs.txt").start()
+    server = WakefulProcess(app=APP, data_dir=tmp_path / "data", inactivity_timeout="0")
+    server.start()
+    try:
+        assert register(server.admin_url, endpoint).status_code == 201
+        steps = _call(server, "RemoteApprovals/steps", 3)
+        assert steps.json() == 6
+        described = httpx.get(
+            f"{server.admin_url}/invocations/{steps.headers['x-restate-id']}", timeout=10
+        ).json()
+        assert described["attempt"] == 4  # one per step, one to finish
+        iid = _send(server, "RemoteApprovals/request", "always")
+        awakeable = awakeable_of(endpoint, "always")
+        wait_for(lambda: _status(server, iid) == "suspended")
+        httpx.post(f"{server.url}/restate/awakeables/{awakeable}/resolve", json="yes", timeout=10)
+        assert _attach(server, iid).json() == "always: yes"
+        assert [line for line in runs(endpoint) if line.startswith("always ")] == [
+            f"always {awakeable}"
+        ]
+    finally:
+        server.stop()
+        endpoint.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import OrderedDict
 from pathlib import Path
 
 import msgspec
@@ -11,6 +12,10 @@ import msgspec
 from wakeful.deployments.model import Deployment
 
 __all__ = ["DeploymentStore"]
+
+_CACHED_PINS = 100_000
+_PIN_BATCH_S = 0.05
+_INSERT_PIN = "INSERT OR IGNORE INTO pins (invocation_id, deployment_id) VALUES (?, ?)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -31,6 +36,12 @@ class DeploymentStore:
         self._path = path
         self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        # Pins are cached, and written in batches: one transaction for every pin made in a
+        # short window (a pin lost in a crash only means the invocation goes to the
+        # deployment serving its service now, which is the same one unless it was replaced).
+        self._cache: OrderedDict[bytes, str] = OrderedDict()
+        self._unwritten: dict[bytes, str] = {}
+        self._flush: asyncio.Task[None] | None = None
 
     def open(self) -> list[Deployment]:
         """Open (creating) the table and return every stored deployment."""
@@ -47,7 +58,12 @@ class DeploymentStore:
         return [msgspec.msgpack.decode(body, type=Deployment) for (body,) in rows]
 
     def close(self) -> None:
-        """Close the database."""
+        """Write the pins not yet written, and close the database."""
+        if self._db is not None and self._unwritten:
+            self._db.executemany(_INSERT_PIN, list(self._unwritten.items()))
+            self._unwritten = {}
+        if self._flush is not None:
+            self._flush.cancel()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -77,20 +93,38 @@ class DeploymentStore:
                 self._conn().execute, "DELETE FROM deployments WHERE id = ?", (deployment_id,)
             )
 
-    async def pin(self, invocation_id: bytes, deployment_id: str) -> None:
+    def pin(self, invocation_id: bytes, deployment_id: str) -> None:
         """Record the deployment an invocation started on (first writer wins)."""
-        async with self._lock:
-            await asyncio.to_thread(
-                self._conn().execute,
-                "INSERT OR IGNORE INTO pins (invocation_id, deployment_id) VALUES (?, ?)",
-                (invocation_id, deployment_id),
-            )
+        if invocation_id in self._cache:
+            return
+        self._remember(invocation_id, deployment_id)
+        self._unwritten[invocation_id] = deployment_id
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.get_running_loop().create_task(self._write_pins())
 
-    async def pinned(self, invocation_id: bytes) -> str | None:
+    def _remember(self, invocation_id: bytes, deployment_id: str) -> None:
+        self._cache[invocation_id] = deployment_id
+        if len(self._cache) > _CACHED_PINS:
+            self._cache.popitem(last=False)
+
+    async def _write_pins(self) -> None:
+        await asyncio.sleep(_PIN_BATCH_S)
+        while self._unwritten:
+            rows, self._unwritten = list(self._unwritten.items()), {}
+            async with self._lock:
+                await asyncio.to_thread(self._conn().executemany, _INSERT_PIN, rows)
+
+    def pinned(self, invocation_id: bytes) -> str | None:
         """The deployment an invocation is pinned to, if any."""
+        cached = self._cache.get(invocation_id)
+        if cached is not None:
+            return cached
         row = (
             self._conn()
             .execute("SELECT deployment_id FROM pins WHERE invocation_id = ?", (invocation_id,))
             .fetchone()
         )
-        return None if row is None else str(row[0])
+        if row is None:
+            return None
+        self._remember(invocation_id, str(row[0]))
+        return str(row[0])

@@ -24,7 +24,7 @@ from wakeful.engine.effects import (
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
-from wakeful.invoker.remote import RemoteInvoker
+from wakeful.invoker.remote import RemoteInvoker, RemoteSettings
 from wakeful.invoker.router import InvokerRouter
 from wakeful.observe import tracing
 from wakeful.observe.observer import Observer
@@ -113,10 +113,16 @@ class Runtime:
             load_journal=self.store.load_journal,
             load_state=self.store.load_state,
             handler_kind=self.registry.handler_kind,
+            inactivity_timeout_ms=self._inactivity_timeout_ms,
+            settings=RemoteSettings(inactivity_timeout=settings.inactivity_timeout),
             clock=clock,
         )
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
+
+    def _inactivity_timeout_ms(self, target: Target) -> int | None:
+        handler = self.registry.handler(target.service, target.handler)
+        return None if handler is None else handler.inactivity_timeout_ms
 
     def _deployment_bound(self, deployment_id: str) -> None:
         self.invoker.add(deployment_id, self.remote)
