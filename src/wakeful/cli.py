@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wakeful.sdk.app import App
+from wakeful.sdk.app import App, Endpoint
 
 if TYPE_CHECKING:
     import httpx
@@ -42,9 +42,17 @@ def load_app(spec: str) -> App:
         sys.path.insert(0, str(Path.cwd()))
         module = importlib.import_module(target)
     found = getattr(module, name, None)
+    if isinstance(found, Endpoint):
+        found = found.app()
     if not isinstance(found, App):
         raise click.BadParameter(
             f"{spec}: {name!r} is not an application made with wakeful.app(services=[...])",
+            param_hint="APP",
+        )
+    if found.journal_value_codec is not None:
+        raise click.BadParameter(
+            f"{spec}: journal_value_codec is not supported by wakeful yet (journal values are "
+            "stored as the serdes produce them); remove it to serve this app",
             param_hint="APP",
         )
     return found

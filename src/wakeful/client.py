@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import importlib.util
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -27,7 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from wakeful.sdk.context import HandlerType
-from wakeful.sdk.serde import BytesSerde, DefaultSerde, Serde, serde_for_type
+from wakeful.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, Serde, serde_for_type
 from wakeful.sdk.service import handler_of
 from wakeful.sdk.unsupported import JournalValueCodec
 
@@ -38,7 +39,9 @@ __all__ = [
     "RestateClient",
     "RestateClientSendHandle",
     "RestateScopedClient",
+    "ScopedClient",
     "create_client",
+    "resolve_ingress",
 ]
 
 T = TypeVar("T")
@@ -62,7 +65,7 @@ class RestateClientSendHandle:
     that already existed.
     """
 
-    def __init__(self, invocation_id: str, status_code: int, status: str | None = None) -> None:
+    def __init__(self, invocation_id: str, status_code: int, *, status: str | None = None) -> None:
         self.invocation_id = invocation_id
         self.status_code = status_code
         self.status = status
@@ -376,9 +379,19 @@ class RestateClient(abc.ABC):
 class Client(RestateClient):
     """The `RestateClient` over an `httpx.AsyncClient` whose base URL is the ingress."""
 
-    def __init__(self, client: httpx.AsyncClient, headers: Headers | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        headers: Headers | None = None,
+        journal_codec: JournalValueCodec | None = None,
+    ) -> None:
+        if journal_codec is not None:
+            raise NotImplementedError(
+                "journal value codecs are not supported by wakeful yet; use a client without one"
+            )
         self.client = client
         self.headers = dict(headers or {})
+        self.journal_codec = journal_codec
 
     def scope(self, scope: str) -> RestateScopedClient:
         return ScopedClient(self, scope)
@@ -388,29 +401,54 @@ class Client(RestateClient):
     async def do_call(
         self,
         tpe: HandlerType[I, O],
-        arg: I,
-        *,
+        parameter: I,
         key: str | None = None,
+        send_delay: timedelta | None = None,
+        send: bool = False,
+        idempotency_key: str | None = None,
+        headers: Headers | None = None,
+        force_json_output: bool = False,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> O:
+        """Call (or, with `send=True`, send to) the handler `tpe`; decode the answer with its
+        output serde (or plain JSON with `force_json_output`)."""
+        handler = handler_of(tpe)
+        request_headers = dict(headers or {})
+        if handler.arity == 2 and not any(k.lower() == "content-type" for k in request_headers):
+            request_headers["content-type"] = handler.io.content_type
+        output_serde = JsonSerde() if force_json_output else handler.io.output_serde
+        return cast(
+            O,
+            await self.do_raw_call(
+                handler.service_name, handler.name, parameter, handler.io.input_serde,
+                output_serde, key, send_delay, send, idempotency_key, request_headers, scope,
+                limit_key,
+            ),
+        )  # fmt: skip
+
+    async def do_raw_call(
+        self,
+        service: str,
+        handler: str,
+        input_param: I,
+        input_serde: Serde[I],
+        output_serde: Serde[O],
+        key: str | None = None,
+        send_delay: timedelta | None = None,
+        send: bool = False,
         idempotency_key: str | None = None,
         headers: Headers | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
     ) -> O:
-        """Call the handler `tpe` and decode its output with the handler's output serde."""
-        handler = handler_of(tpe)
-        content, request_headers = _typed_request(tpe, arg, headers)
-        res = await self.post(
-            handler.service_name,
-            handler.name,
-            content,
-            key=key,
-            send=False,
-            idempotency_key=idempotency_key,
-            headers=request_headers,
-            scope=scope,
-            limit_key=limit_key,
-        )
-        return cast(O, handler.io.output_serde.deserialize(res.content))
+        """Call or send to `service/handler` by name, with explicit serdes for both ways."""
+        res = await self._post(
+            service, handler, input_serde.serialize(input_param), key=key, send=send,
+            send_delay=send_delay, idempotency_key=idempotency_key, headers=headers,
+            scope=scope, limit_key=limit_key,
+        )  # fmt: skip
+        return cast(O, output_serde.deserialize(res.content))
 
     async def do_send(
         self,
@@ -427,7 +465,7 @@ class Client(RestateClient):
         """Send to the handler `tpe` and return the handle of the new invocation."""
         handler = handler_of(tpe)
         content, request_headers = _typed_request(tpe, arg, headers)
-        res = await self.post(
+        res = await self._post(
             handler.service_name,
             handler.name,
             content,
@@ -442,6 +480,29 @@ class Client(RestateClient):
         return _send_handle(res)
 
     async def post(
+        self,
+        /,
+        service: str,
+        handler: str,
+        send: bool,
+        content: bytes,
+        headers: list[tuple[str, str]] | None = None,
+        key: str | None = None,
+        delay: int | None = None,
+        idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> bytes:
+        """POST one call or send (`delay` in milliseconds) and return the answer's body."""
+        res = await self._post(
+            service, handler, content, key=key, send=send,
+            send_delay=None if delay is None else timedelta(milliseconds=delay),
+            idempotency_key=idempotency_key, headers=dict(headers or []), scope=scope,
+            limit_key=limit_key,
+        )  # fmt: skip
+        return res.content
+
+    async def _post(
         self,
         service: str,
         handler: str,
@@ -559,7 +620,7 @@ class Client(RestateClient):
         scope: str | None = None,
         limit_key: str | None = None,
     ) -> bytes:
-        res = await self.post(
+        res = await self._post(
             service,
             handler,
             BytesSerde().serialize(arg),
@@ -584,7 +645,7 @@ class Client(RestateClient):
         scope: str | None = None,
         limit_key: str | None = None,
     ) -> RestateClientSendHandle:
-        res = await self.post(
+        res = await self._post(
             service,
             handler,
             BytesSerde().serialize(arg),
@@ -662,9 +723,9 @@ class Client(RestateClient):
 class ScopedClient(RestateScopedClient):
     """The `RestateScopedClient` of `Client.scope`: the same calls, under a fixed scope."""
 
-    def __init__(self, client: Client, scope: str) -> None:
+    def __init__(self, client: Client, scope_key: str) -> None:
         self.client = client
-        self.scope_key = scope
+        self.scope_key = scope_key
 
     async def service_call(
         self,
@@ -768,9 +829,26 @@ class ScopedClient(RestateScopedClient):
         )
 
 
+def resolve_ingress(ingress: str | None, headers: Headers | None) -> tuple[str, Headers | None]:
+    """The ingress URL and default headers: the given ones, else `WAKEFUL_INGRESS_URL`.
+
+    (restate-sdk reads a Restate Cloud ingress key from `RESTATE_INGRESS_KEY` instead; wakeful
+    has no cloud, so the URL must be given or set in the environment.)
+    """
+    if ingress:
+        return ingress, headers
+    from_env = os.environ.get("WAKEFUL_INGRESS_URL")
+    if not from_env:
+        raise ValueError(
+            "create_client(): pass the ingress URL (e.g. http://localhost:8080) "
+            "or set WAKEFUL_INGRESS_URL"
+        )
+    return from_env, headers
+
+
 @asynccontextmanager
 async def create_client(
-    ingress: str,
+    ingress: str | None = None,
     headers: Headers | None = None,
     journal_value_codec: JournalValueCodec | None = None,
     *,
@@ -789,6 +867,7 @@ async def create_client(
         raise NotImplementedError(
             "journal value codecs are not supported by wakeful yet; create the client without one"
         )
+    ingress, headers = resolve_ingress(ingress, headers)
     async with httpx.AsyncClient(
         base_url=ingress, headers=headers, timeout=timeout, http2=_HTTP2
     ) as http_client:
@@ -824,7 +903,7 @@ def _send_handle(res: httpx.Response) -> RestateClientSendHandle:
         raise HttpError(res.status_code, "the send answer has no invocationId", res.text)
     status = body.get("status")
     return RestateClientSendHandle(
-        body["invocationId"], res.status_code, status if isinstance(status, str) else None
+        body["invocationId"], res.status_code, status=status if isinstance(status, str) else None
     )
 
 

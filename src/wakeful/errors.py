@@ -13,6 +13,7 @@ NotImplementedError                                          an SDK feature not 
 BaseException
 └── SdkInternalBaseException                  control flow the user's `except Exception` must
     ├── SuspendedException                    not swallow: the attempt suspends or is aborted
+    ├── SdkInternalException
     └── AttemptAbortedException
 ```
 
@@ -31,6 +32,7 @@ __all__ = [
     "NotFoundError",
     "RetryableError",
     "SdkInternalBaseException",
+    "SdkInternalException",
     "SuspendedException",
     "TerminalError",
     "WakefulError",
@@ -108,7 +110,7 @@ class JournalMismatchError(WakefulError):
 class SdkInternalBaseException(BaseException):
     """Internal control flow; a handler must let it propagate."""
 
-    def __init__(self, message: str = "internal control flow of the wakeful SDK") -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
 
 
@@ -117,6 +119,13 @@ class SuspendedException(SdkInternalBaseException):
 
     def __init__(self) -> None:
         super().__init__("the invocation suspended; do not catch this exception")
+
+
+class SdkInternalException(SdkInternalBaseException):
+    """Raised into a handler when its attempt failed with a retryable error inside the SDK."""
+
+    def __init__(self) -> None:
+        super().__init__("the attempt raised a retryable error; it is retried from its journal")
 
 
 class AttemptAbortedException(SdkInternalBaseException):

@@ -162,7 +162,7 @@ def _invoke_callee(
     invoke_at_ms: int | None = None,
 ) -> bool:
     """Invoke the target of a call or send as a follow-up; False if no such handler."""
-    target = Target(command.service, command.handler, command.key)
+    target = Target(command.service, command.handler, command.key, command.scope, command.limit_key)
     kind = config.handler_kind(target)
     if kind is None:
         return False

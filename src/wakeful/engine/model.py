@@ -9,6 +9,7 @@ import msgspec
 
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId
+from wakeful.journal.scopes import split_key
 
 __all__ = [
     "HandlerKind",
@@ -65,16 +66,23 @@ class HandlerKind(enum.IntEnum):
 
 
 class Target(msgspec.Struct, frozen=True, array_like=True):
-    """What an invocation calls: `service/handler`, with a key for keyed services."""
+    """What an invocation calls: `service/handler`, with a key for keyed services.
+
+    Within a scope, `key` is the scoped engine key (`journal.scopes.scoped_key`), so objects
+    and workflows are distinct per scope; `limit_key` only labels the invocation.
+    """
 
     service: str
     handler: str
     key: str | None = None
+    scope: str | None = None
+    limit_key: str | None = None
 
     def __str__(self) -> str:
+        prefix = "" if self.scope is None else f"[{self.scope}] "
         if self.key is None:
-            return f"{self.service}/{self.handler}"
-        return f"{self.service}/{self.key}/{self.handler}"
+            return f"{prefix}{self.service}/{self.handler}"
+        return f"{prefix}{self.service}/{split_key(self.key)[1]}/{self.handler}"
 
 
 class Waiting(msgspec.Struct, frozen=True, array_like=True):

@@ -186,6 +186,8 @@ class InProcessInvoker:
             effect.target.key or "",
             load_state,
             kind.writes_state,
+            scope=effect.target.scope,
+            limit_key=effect.target.limit_key,
         )
         self._post(await self._attempt(effect, handler, machine, ctx))
 

@@ -138,6 +138,8 @@ class CallCommand(msgspec.Struct, frozen=True, tag="call", array_like=True):
     invocation_id: bytes
     completion_id: int
     idempotency_key: str | None = None
+    scope: str | None = None  # `key` is then the scoped engine key (journal.scopes)
+    limit_key: str | None = None
 
 
 class OneWayCallCommand(msgspec.Struct, frozen=True, tag="send", array_like=True):
@@ -151,6 +153,8 @@ class OneWayCallCommand(msgspec.Struct, frozen=True, tag="send", array_like=True
     invocation_id: bytes
     invoke_at_ms: int | None = None
     idempotency_key: str | None = None
+    scope: str | None = None  # `key` is then the scoped engine key (journal.scopes)
+    limit_key: str | None = None
 
 
 class SendSignalCommand(msgspec.Struct, frozen=True, tag="sig", array_like=True):

@@ -14,6 +14,7 @@ from uuid import UUID
 from wakeful.errors import InvalidIdError, SdkInternalBaseException, TerminalError
 from wakeful.journal.entries import CompleteAwakeableCommand, Failure, Result, RunCommand
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
+from wakeful.journal.scopes import split_key
 from wakeful.sdk.calls import CallsMixin
 from wakeful.sdk.context import (
     AttemptFinishedEvent,
@@ -56,10 +57,13 @@ class AttemptContext(CallsMixin, Context):
         key: str = "",
         load_state: Callable[[], Awaitable[dict[str, bytes]]] | None = None,
         writes_state: bool = False,
+        *,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> None:
         self.machine = machine
         self.invocation_id = invocation_id
-        self._key = key
+        self._key = split_key(key)[1]  # the engine's key carries the scope, the user's does not
         self._state: dict[str, bytes] | None = None  # keyed handlers: loaded on first read
         self._load_state = load_state
         self._early_writes: list[tuple[str | None, bytes | None]] = []
@@ -76,6 +80,8 @@ class AttemptContext(CallsMixin, Context):
             attempt_headers=headers,
             body=machine.input.value,
             attempt_finished_event=self.attempt_finished,
+            scope=scope,
+            limit_key=limit_key,
             idempotency_key=idempotency_key,
         )
 
@@ -222,7 +228,31 @@ class AttemptContext(CallsMixin, Context):
         failure = Failure(failure_code, failure_message)
         self.machine.command(CompleteAwakeableCommand(name, Result(failure=failure)))
 
-    # -- calls, timers, cancellation: see _calls.py -----------------------------------
+    # -- named signals -----------------------------------------------------------------
+
+    def signal(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        type_hint: type[T] | None = None,
+    ) -> RestateDurableFuture[T]:
+        raise NotImplementedError("named signals are not available yet")
+
+    def resolve_signal(
+        self,
+        invocation_id: str,
+        name: str,
+        value: I,
+        serde: Serde[I] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+    ) -> None:
+        raise NotImplementedError("named signals are not available yet")
+
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        raise NotImplementedError("named signals are not available yet")
+
+    # -- calls, timers, cancellation: see calls.py -------------------------------------
 
 
 def _check_awakeable_id(awakeable_id: str) -> None:

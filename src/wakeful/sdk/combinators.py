@@ -47,25 +47,25 @@ async def gather(*futures: RestateDurableFuture[Any]) -> list[RestateDurableFutu
     return list(futures)
 
 
-async def select(**futures: RestateDurableFuture[Any]) -> list[Any]:
+async def select(**kws: RestateDurableFuture[Any]) -> list[Any]:
     """Wait for the first future to complete; return `[name, value]`.
 
     >>> match await select(approved=approval, timeout=ctx.sleep(timedelta(days=1))):
     ...     case ["approved", verdict]: ...
     ...     case ["timeout", _]: ...
     """
-    machine, found = _durable(list(futures.values()))
+    machine, found = _durable(list(kws.values()))
     await machine.wait_for([f.handle for f in found], Await.ANY)
     first = _completion_order(machine, found)[0]
-    name = next(n for n, f in futures.items() if f is first)
+    name = next(n for n, f in kws.items() if f is first)
     return [name, await first]
 
 
 async def wait_completed(
-    *futures: RestateDurableFuture[Any],
+    *args: RestateDurableFuture[Any],
 ) -> tuple[list[RestateDurableFuture[Any]], list[RestateDurableFuture[Any]]]:
     """Wait until at least one future completes; return `(done, pending)`."""
-    machine, found = _durable(futures)
+    machine, found = _durable(args)
     await machine.wait_for([f.handle for f in found], Await.ANY)
     done = _completion_order(machine, found)
     pending = [f for f in found if f not in done]

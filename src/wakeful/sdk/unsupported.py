@@ -10,10 +10,14 @@ import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from wakeful.client import RestateClient
 
 __all__ = [
     "ConnectError",
+    "Connection",
     "HarnessEnvironment",
     "JournalValueCodec",
     "JournalValueCodecProvider",
@@ -49,6 +53,40 @@ class HarnessEnvironment:
 
     ingress_url: str
     admin_api_url: str
+    client: RestateClient
+
+
+_IMAGE = "docker.io/restatedev/restate:latest"
+
+
+class Connection:
+    """restate-sdk's reverse (tunnel) connection to a Restate server."""
+
+    def __init__(self, engine: Any, options: Any, info: Any) -> None:
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    @property
+    def name(self) -> str:
+        """The tunnel's name."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    @property
+    def registration_identifier(self) -> str:
+        """The identifier to register the deployment with."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    @property
+    def info(self) -> Any:
+        """The tunnel's details."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    async def wait(self) -> None:
+        """Wait until the tunnel closes."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    async def shutdown(self, grace: float = 0.0) -> None:
+        """Close the tunnel."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
 
 
 def _unsupported(feature: str, instead: str) -> NoReturn:
@@ -73,7 +111,7 @@ async def with_connection(
 async def create_test_harness(
     app: Any,
     follow_logs: bool = False,
-    restate_image: str = "",
+    restate_image: str = _IMAGE,
     always_replay: bool = False,
     disable_retries: bool = False,
     journal_value_codec: JournalValueCodec | None = None,
@@ -86,7 +124,7 @@ async def create_test_harness(
 def test_harness(
     app: Any,
     follow_logs: bool = False,
-    restate_image: str = "",
+    restate_image: str = _IMAGE,
     always_replay: bool = False,
     disable_retries: bool = False,
 ) -> Any:

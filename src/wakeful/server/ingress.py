@@ -23,6 +23,13 @@ from wakeful.errors import InvalidIdError
 from wakeful.invoker.inprocess import handler_kind
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
+from wakeful.journal.scopes import (
+    SCOPE_SEPARATOR,
+    check_limit_key,
+    check_scope,
+    scoped_key,
+    split_key,
+)
 from wakeful.sdk.service import Handler
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
@@ -131,6 +138,13 @@ class IngressApp:
         elif verb in ("call", "send") and len(parts) >= 3:
             service_parts = parts[1:] + (["send"] if verb == "send" else [])
             await self._service(service_parts, method, scope, receive, send)
+        elif verb == "scope" and len(parts) >= 5 and parts[2] in ("call", "send"):
+            try:
+                flow_scope = check_scope(parts[1])
+            except ValueError as e:
+                raise HttpError(400, f"bad scope value: {e}") from e
+            service_parts = parts[3:] + (["send"] if parts[2] == "send" else [])
+            await self._service(service_parts, method, scope, receive, send, flow_scope)
         elif verb == "workflow":
             if len(parts) != 4 or parts[3] not in ("attach", "output"):
                 raise HttpError(
@@ -232,7 +246,13 @@ class IngressApp:
     # -- service calls ------------------------------------------------------------------
 
     async def _service(
-        self, parts: list[str], method: str, scope: Scope, receive: Receive, send: Send
+        self,
+        parts: list[str],
+        method: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        flow_scope: str | None = None,
     ) -> None:
         service = self.app.service(parts[0])
         if service is None:
@@ -267,7 +287,11 @@ class IngressApp:
         body = await read_body(receive, self.body_limit)
         _validate_input(handler, headers, body)
         idempotency_key = headers.get("idempotency-key")
-        target = Target(service.name, handler.name, key)
+        limit_key = _limit_key(scope, headers, flow_scope)
+        if key is not None and key.startswith(SCOPE_SEPARATOR):
+            raise HttpError(400, "bad key: it must not start with the unit separator (0x1f)")
+        engine_key = None if key is None else scoped_key(flow_scope, key)
+        target = Target(service.name, handler.name, engine_key, flow_scope, limit_key)
         iid = _invocation_id(target, kind, idempotency_key)
         forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
         forwarded.append(("x-restate-ingress-path", raw_path_of(scope)))
@@ -321,7 +345,24 @@ def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
     return now_ms + delay_ms if delay_ms > 0 else None
 
 
+def _limit_key(scope: Scope, headers: dict[str, str], flow_scope: str | None) -> str | None:
+    """The limit key of a request (`x-restate-limit-key` or `?limit-key=`), checked."""
+    found = headers.get("x-restate-limit-key")
+    if found is None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        found = next((v[0] for k, v in query.items() if k.lower() == "limit-key"), None)
+    if found is None:
+        return None
+    if flow_scope is None:
+        raise HttpError(400, "limit-key requires a scope to be set")
+    try:
+        return check_limit_key(found, flow_scope)
+    except ValueError as e:
+        raise HttpError(400, f"invalid limit-key: {e}") from e
+
+
 def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | None) -> InvocationId:
+    user_key = None if target.key is None else split_key(target.key)[1]
     if kind == HandlerKind.WORKFLOW:
         if idempotency_key is not None:
             raise HttpError(
@@ -329,13 +370,13 @@ def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | Non
                 "cannot use the idempotency key with workflow handlers. The handler invocation "
                 "will already be idempotent by the workflow key itself.",
             )
-        assert target.key is not None
-        return InvocationId.for_workflow(target.service, target.key)
+        assert user_key is not None
+        return InvocationId.for_workflow(target.service, user_key, target.scope)
     if idempotency_key is not None:
         if not idempotency_key:
             raise HttpError(400, "the idempotency-key header must not be empty")
         return InvocationId.for_idempotency_key(
-            target.service, target.handler, target.key, idempotency_key
+            target.service, target.handler, user_key, idempotency_key, target.scope
         )
     if target.key is not None:
         return InvocationId.random(partition_key_for(target.key))
