@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
+from wakeful.sdk.current import context_var as current_context
 from wakeful.sdk.keyed_context import (
     ObjectAttemptContext,
     ObjectSharedAttemptContext,
@@ -237,14 +239,22 @@ class InProcessInvoker:
 
 
 async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:
-    """Call the handler function with its decoded input; return the encoded output."""
-    fn: Callable[..., Awaitable[Any]] = handler.fn
-    if handler.arity == 2:
-        try:
-            arg = handler.io.input_serde.deserialize(body)
-        except Exception as e:
-            raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
-        out = await fn(ctx, arg)
-    else:
-        out = await fn(ctx)
-    return handler.io.output_serde.serialize(out)
+    """Call the handler function with its decoded input, inside the handler's invocation
+    context managers (entered in order, for this attempt); return the encoded output."""
+    token = current_context.set(ctx)  # `wakeful.extensions.current_context()`
+    try:
+        async with AsyncExitStack() as stack:
+            for manager in handler.context_managers or ():
+                await stack.enter_async_context(manager())
+            fn: Callable[..., Awaitable[Any]] = handler.fn
+            if handler.arity == 2:
+                try:
+                    arg = handler.io.input_serde.deserialize(body)
+                except Exception as e:
+                    raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
+                out = await fn(ctx, arg)
+            else:
+                out = await fn(ctx)
+            return handler.io.output_serde.serialize(out)
+    finally:
+        current_context.reset(token)

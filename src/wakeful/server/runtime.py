@@ -96,9 +96,13 @@ class Runtime:
         default = int(self.settings.completion_retention.total_seconds() * 1000)
         if handler is None:
             return default
-        if kind == HandlerKind.WORKFLOW:
-            return _ms(handler.workflow_retention, default)
-        return _ms(handler.idempotency_retention, default)
+        workflow = kind == HandlerKind.WORKFLOW
+        kept = handler.workflow_retention if workflow else handler.idempotency_retention
+        retention = _ms(kept, default)
+        # The journal stays with the invocation: keep it for journal_retention when longer.
+        if handler.journal_retention is not None:
+            retention = max(retention, _ms(handler.journal_retention, default))
+        return retention
 
     def _handler_kind(self, target: Target) -> HandlerKind | None:
         handler = self.app.handler(target.service, target.handler)

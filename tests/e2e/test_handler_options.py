@@ -1,0 +1,36 @@
+"""Handler options restate-sdk has beyond wakeful's first version, honoured over a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.e2e.apps_options import APP
+from tests.support.server import WakefulProcess
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WakefulProcess]:
+    """One server for the module."""
+    root: Path = tmp_path_factory.mktemp("options")
+    proc = WakefulProcess(app=APP, data_dir=root / "data").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_invocation_context_managers_wrap_the_handler(server: WakefulProcess) -> None:
+    """Service-level then handler-level context managers are entered around the handler,
+    a `contextvar` manager's value is readable inside, `current_context()` is the handler's
+    context, and the managers exit when the attempt ends."""
+    inside = httpx.post(f"{server.url}/Managed/inside", timeout=10).json()
+    assert inside == {
+        "session": "session-1",
+        "current_context_is_ctx": True,
+        "entered": ["service", "handler"],
+    }
+    after = httpx.post(f"{server.url}/Managed/after", timeout=10).json()
+    assert after == ["service-exit", "service"]  # `after` has only the service-level one
