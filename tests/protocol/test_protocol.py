@@ -36,9 +36,9 @@ from wakeful.protocol.framing import REQUESTED_ACK, Frame, FrameDecoder, Framing
 from wakeful.protocol.journal import (
     CommandContext,
     ProtocolViolation,
-    Unsupported,
     encode_journal,
     entries_of_command,
+    notification_frame,
     result_of,
 )
 from wakeful.protocol.messages import MessageType, decode, encode, message_class, pb
@@ -290,15 +290,22 @@ def test_workflow_run_callee_is_the_workflow_id() -> None:
     assert command.invocation_id == InvocationId.for_workflow("W", "k").to_bytes()
 
 
-def test_unsupported_and_invalid_commands_are_named() -> None:
-    """Named signals and lazy state reads are refused with a reason."""
+def test_named_signals_map_to_the_journal_and_back() -> None:
+    """A SendSignal by name becomes a named SendSignalCommand; a named signal notification
+    goes out with its name."""
     ctx = CommandContext(CALLER, lambda target: None)
-    with pytest.raises(Unsupported, match="named signals"):
-        entries_of_command(
-            MessageType.SEND_SIGNAL,
-            pb.SendSignalCommandMessage(target_invocation_id=str(CALLEE), name="x"),
-            ctx,
-        )
+    message = pb.SendSignalCommandMessage(
+        target_invocation_id=str(CALLEE), name="x", value=pb.Value(content=b"1")
+    )
+    (entry,) = entries_of_command(MessageType.SEND_SIGNAL, message, ctx)
+    assert entry == SendSignalCommand(CALLEE.to_bytes(), 0, Result(value=b"1"), "x")
+    frame = notification_frame(SignalNotification(0, Result(value=b"2"), "x"), {})
+    assert b"\x1a\x01x" in frame  # field 3 (signal_name), length 1, "x"
+
+
+def test_unsupported_and_invalid_commands_are_named() -> None:
+    """Lazy state reads and bad invocation ids are refused with a reason."""
+    ctx = CommandContext(CALLER, lambda target: None)
     with pytest.raises(ProtocolViolation, match="lazy state"):
         entries_of_command(MessageType.GET_LAZY_STATE, pb.GetLazyStateCommandMessage(), ctx)
     with pytest.raises(ProtocolViolation, match="bad invocation id"):

@@ -90,12 +90,12 @@ def on_command(
             _call(config, iid, inv, entry, now_ms, out)
         case OneWayCallCommand():
             _send(config, entry, now_ms, out)
-        case SendSignalCommand(invocation_id=target, index=index, result=result):
+        case SendSignalCommand(invocation_id=target, index=index, result=result, name=name):
             target_id = InvocationId.from_bytes(target)
-            if index == CANCEL_SIGNAL:
+            if name is None and index == CANCEL_SIGNAL:
                 out.follow_ups.append(Cancel(target_id, now_ms))
             else:
-                out.follow_ups.append(DeliverSignal(target_id, index, result, now_ms))
+                out.follow_ups.append(DeliverSignal(target_id, index, result, now_ms, name))
         case AttachInvocationCommand(invocation_id=target, completion_id=cid):
             out.follow_ups.append(AddCaller(InvocationId.from_bytes(target), (iid, cid), now_ms))
         case GetPromiseCommand(name=name, completion_id=cid):

@@ -147,7 +147,7 @@ class Engine:
             case AttemptFailed():
                 out.outcome = self._fail_attempt(state, event, out)
             case DeliverSignal():
-                signal = SignalNotification(event.index, event.result)
+                signal = SignalNotification(event.index, event.result, event.name)
                 out.outcome = self._notify(state, event.invocation_id, signal, event.now_ms, out)
             case DeliverCompletion():
                 done = CompletionNotification(event.completion_id, event.result)
@@ -324,6 +324,11 @@ class Engine:
         inv = state.invocation(iid)
         if inv is None or inv.status not in _ALIVE:
             return False  # unknown or finished: dropped, as Restate does
+        name = notification.name if isinstance(notification, SignalNotification) else None
+        if name is not None:
+            if name in inv.signal_names:
+                return False  # the first completion of a named signal wins
+            inv.signal_names.append(name)
         first = self._append(state, iid, inv, [notification], now_ms, out)
         if inv.status == Status.RUNNING:
             out.effects.append(EntriesAppended(iid, inv.attempt, first, [notification]))
@@ -331,7 +336,7 @@ class Engine:
             if isinstance(notification, CompletionNotification):
                 wake, rest = inv.waiting.progress(notification.completion_id, None)
             else:
-                wake, rest = inv.waiting.progress(None, notification.index)
+                wake, rest = inv.waiting.progress(None, notification.index, name)
             if wake:
                 _start_new_attempt(iid, inv, out)
             else:

@@ -92,29 +92,27 @@ class Waiting(msgspec.Struct, frozen=True, array_like=True):
     completion_ids: tuple[int, ...] = ()
     signal_indexes: tuple[int, ...] = ()
     all_of: bool = False
+    signal_names: tuple[str, ...] = ()
 
-    def progress(self, completion_id: int | None, signal: int | None) -> tuple[bool, Waiting]:
+    def progress(
+        self, completion_id: int | None, signal: int | None, name: str | None = None
+    ) -> tuple[bool, Waiting]:
         """Whether this notification wakes the invocation, and what it waits on otherwise."""
         if signal == 1:
             return True, self
-        if completion_id is not None and completion_id in self.completion_ids:
-            if not self.all_of:
-                return True, self
-            rest = Waiting(
-                tuple(c for c in self.completion_ids if c != completion_id),
-                self.signal_indexes,
-                True,
-            )
-        elif signal is not None and signal in self.signal_indexes:
-            if not self.all_of:
-                return True, self
-            rest = Waiting(
-                self.completion_ids, tuple(s for s in self.signal_indexes if s != signal), True
-            )
+        completions, signals, names = self.completion_ids, self.signal_indexes, self.signal_names
+        if completion_id is not None and completion_id in completions:
+            completions = tuple(c for c in completions if c != completion_id)
+        elif name is not None and name in names:
+            names = tuple(n for n in names if n != name)
+        elif signal is not None and signal in signals:
+            signals = tuple(s for s in signals if s != signal)
         else:
             return False, self
-        done = not rest.completion_ids and all(s == 1 for s in rest.signal_indexes)
-        return done, rest
+        if not self.all_of:
+            return True, self
+        rest = Waiting(completions, signals, True, names)
+        return not completions and not names and all(s == 1 for s in signals), rest
 
     def wakes_on_completion(self, completion_id: int) -> bool:
         """True if a completion with this id can unblock the await."""
@@ -123,6 +121,10 @@ class Waiting(msgspec.Struct, frozen=True, array_like=True):
     def wakes_on_signal(self, index: int) -> bool:
         """True if a signal with this index can unblock the await."""
         return index in self.signal_indexes
+
+    def wakes_on_signal_name(self, name: str) -> bool:
+        """True if the signal called `name` can unblock the await."""
+        return name in self.signal_names
 
 
 class Invocation(msgspec.Struct, array_like=True):
@@ -149,6 +151,7 @@ class Invocation(msgspec.Struct, array_like=True):
     children: list[bytes] = msgspec.field(default_factory=list)
     inbox_seq: int | None = None
     invoke_at_ms: int | None = None
+    signal_names: list[str] = msgspec.field(default_factory=list)  # named signals delivered
 
 
 class TimerKind(enum.IntEnum):

@@ -181,9 +181,9 @@ def _entries(type_: MessageType, msg: Any, ctx: CommandContext) -> list[Entry]:
         case M.CALL | M.ONE_WAY_CALL:
             return _call(type_, msg, ctx)
         case M.SEND_SIGNAL:
-            if msg.WhichOneof("signal_id") != "idx":
-                raise Unsupported("named signals are not supported by wakeful yet")
             target = _parse_id(msg.target_invocation_id)
+            if msg.WhichOneof("signal_id") == "name":
+                return [SendSignalCommand(target.to_bytes(), 0, result_of(msg), msg.name)]
             return [SendSignalCommand(target.to_bytes(), msg.idx, result_of(msg))]
         case M.ATTACH_INVOCATION:
             kinds[msg.result_completion_id] = M.ATTACH_INVOCATION_COMPLETION
@@ -282,6 +282,8 @@ def notification_frame(
     """The framed notification message for a journaled notification."""
     if isinstance(entry, SignalNotification):
         fields = _result_fields(entry.result, True)
+        if entry.name is not None:
+            return encode(M.SIGNAL, pb.Notification(signal_name=entry.name, **fields))
         return encode(M.SIGNAL, pb.Notification(signal_id=entry.index, **fields))
     kind = kinds.get(entry.completion_id, M.CALL_INVOCATION_ID_COMPLETION)
     if kind == M.CALL_INVOCATION_ID_COMPLETION:
@@ -368,10 +370,11 @@ def _command_frame(entry: Entry, kinds: dict[int, MessageType], id_notification:
             if entry.idempotency_key is not None:
                 msg.idempotency_key = entry.idempotency_key
             return encode(M.ONE_WAY_CALL, msg)
-        case SendSignalCommand(invocation_id=target, index=index, result=result):
+        case SendSignalCommand(invocation_id=target, index=index, result=result, name=name):
+            by: dict[str, Any] = {"idx": index} if name is None else {"name": name}
             msg = pb.SendSignalCommandMessage(
                 target_invocation_id=str(InvocationId.from_bytes(target)),
-                idx=index,
+                **by,
                 **_result_fields(result, True),
             )
             return encode(M.SEND_SIGNAL, msg)

@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from wakeful.errors import InvalidIdError, SdkInternalBaseException, TerminalError
-from wakeful.journal.entries import CompleteAwakeableCommand, Failure, Result, RunCommand
+from wakeful.journal.entries import (
+    CompleteAwakeableCommand,
+    Failure,
+    Result,
+    RunCommand,
+    SendSignalCommand,
+)
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
 from wakeful.journal.scopes import split_key
 from wakeful.sdk.calls import CallsMixin
@@ -236,7 +242,11 @@ class AttemptContext(CallsMixin, Context):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
     ) -> RestateDurableFuture[T]:
-        raise NotImplementedError("named signals are not available yet")
+        # No journal entry: a signal is this invocation's notification, addressed by name.
+        _check_signal_name(name)
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(type_hint)
+        return DurableFuture(self.machine, name, serde)
 
     def resolve_signal(
         self,
@@ -245,14 +255,28 @@ class AttemptContext(CallsMixin, Context):
         value: I,
         serde: Serde[I] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
     ) -> None:
-        raise NotImplementedError("named signals are not available yet")
+        self._send_signal(invocation_id, name, Result(value=serde.serialize(value)))
 
     def reject_signal(
         self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
     ) -> None:
-        raise NotImplementedError("named signals are not available yet")
+        failure = Failure(failure_code, failure_message)
+        self._send_signal(invocation_id, name, Result(failure=failure))
+
+    def _send_signal(self, invocation_id: str, name: str, result: Result) -> None:
+        _check_signal_name(name)
+        try:
+            target = InvocationId.parse(invocation_id)
+        except InvalidIdError as e:
+            raise TerminalError(f"bad invocation id {invocation_id!r}: {e}", 400) from e
+        self.machine.command(SendSignalCommand(target.to_bytes(), 0, result, name))
 
     # -- calls, timers, cancellation: see calls.py -------------------------------------
+
+
+def _check_signal_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise TerminalError(f"bad signal name {name!r}: a non-empty string is needed", 400)
 
 
 def _check_awakeable_id(awakeable_id: str) -> None:

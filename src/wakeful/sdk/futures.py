@@ -13,7 +13,7 @@ from wakeful.sdk.context import (
     SendHandle,
 )
 from wakeful.sdk.serde import Serde
-from wakeful.vm.machine import AttemptMachine
+from wakeful.vm.machine import AttemptMachine, Handle
 
 __all__ = ["DurableCallFuture", "DurableFuture", "DurableSendHandle", "DurableSleepFuture"]
 
@@ -23,7 +23,7 @@ T = TypeVar("T")
 class DurableFuture(RestateDurableFuture[T]):
     """A future on a completion or signal of the current invocation."""
 
-    def __init__(self, machine: AttemptMachine, handle: int, serde: Serde[T]) -> None:
+    def __init__(self, machine: AttemptMachine, handle: Handle, serde: Serde[T]) -> None:
         self.machine = machine
         self.handle = handle
         self.serde = serde
@@ -57,7 +57,7 @@ class DurableCallFuture(DurableFuture[T], RestateDurableCallFuture[T]):
     def __init__(
         self,
         machine: AttemptMachine,
-        handle: int,
+        handle: Handle,
         serde: Serde[T],
         callee: str,
         cancel: Callable[[str], None],

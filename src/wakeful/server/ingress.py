@@ -55,6 +55,7 @@ DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
 DISCONNECT_CHECK_AFTER_S = 5.0
 
 _NOT_FORWARDED = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})
+_BAD_SIGNAL_PATH = "bad path, expected /restate/invocation/:id/signals/:name/resolve or .../reject"
 _BAD_SERVICE_PATH = (
     "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler"
 )
@@ -125,6 +126,12 @@ class IngressApp:
             if method != "POST":
                 raise _method_not_allowed()
             await self._complete_awakeable(parts[1], parts[2], receive, send)
+        elif verb == "invocation" and len(parts) == 5 and parts[2] == "signals":
+            if parts[4] not in ("resolve", "reject"):
+                raise HttpError(400, _BAD_SIGNAL_PATH)
+            if method != "POST":
+                raise _method_not_allowed()
+            await self._complete_signal(parts[1], parts[3], parts[4], scope, receive, send)
         elif verb == "invocation":
             if method != "GET":
                 raise _method_not_allowed()
@@ -173,6 +180,34 @@ class IngressApp:
         await self.router.submit(
             DeliverSignal(ref.invocation_id, ref.index, result, self.clock.now_ms())
         )
+        await send_bytes(send, 202, b"")
+
+    async def _complete_signal(
+        self, invocation_id: str, name: str, action: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Resolve (body = the value) or reject (text body = the message, `?code=`, default 500)
+        the named signal `name` of an invocation: wakeful's path, Restate has none."""
+        iid = _parse_invocation_id(invocation_id)
+        if not name:
+            raise HttpError(400, "the signal name must not be empty")
+        code = 500
+        if action == "reject":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            if "code" in query:
+                try:
+                    code = int(query["code"][0])
+                except ValueError as e:
+                    raise HttpError(400, "bad code query parameter, must be an integer") from e
+                if not 100 <= code <= 999:
+                    raise HttpError(400, "bad code query parameter, must be within 100..999")
+        body = await read_body(receive, self.body_limit)
+        if action == "resolve":
+            result = Result(value=body)
+        else:
+            result = Result(failure=Failure(code, body.decode("utf-8", errors="replace")))
+        # As for awakeables: unknown or finished targets, and a name already completed, are
+        # accepted and the signal dropped.
+        await self.router.submit(DeliverSignal(iid, 0, result, self.clock.now_ms(), name))
         await send_bytes(send, 202, b"")
 
     async def _invocation_result(self, parts: list[str], receive: Receive, send: Send) -> None:

@@ -39,7 +39,7 @@ from wakeful.journal.entries import (
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, FIRST_AWAKEABLE_SIGNAL
 
-__all__ = ["AttemptMachine", "Await", "completion_handle", "signal_handle"]
+__all__ = ["AttemptMachine", "Await", "Handle", "completion_handle", "signal_handle"]
 
 
 class Await(enum.Enum):
@@ -49,7 +49,11 @@ class Await(enum.Enum):
     ALL = "all"
 
 
-# A handle names what a future waits for: completion ids are positive, signal indexes negative.
+# A handle names what a future waits for: completion ids are positive, signal indexes negative,
+# named signals are their name.
+Handle = int | str
+
+
 def completion_handle(completion_id: int) -> int:
     """The handle of completion `completion_id`."""
     return completion_id
@@ -90,7 +94,7 @@ class AttemptMachine:
         self._command_index = 1
         self._next_completion_id = 1
         self._next_signal_index = FIRST_AWAKEABLE_SIGNAL
-        self.results: dict[int, Result] = {}
+        self.results: dict[Handle, Result] = {}
         self.pending: list[Entry] = []
         self.seen_length = len(journal)  # journal entries this attempt knows of
         self._expected_length = len(journal)  # ... once its own flushed entries come back
@@ -182,8 +186,11 @@ class AttemptMachine:
             waiter.set_result(True)
 
     def _record(self, notification: Notification) -> None:
+        handle: Handle
         if isinstance(notification, CompletionNotification):
             handle = completion_handle(notification.completion_id)
+        elif notification.name is not None:
+            handle = notification.name
         else:
             handle = signal_handle(notification.index)
         # The first completion wins; a later one for the same handle changes nothing.
@@ -201,12 +208,12 @@ class AttemptMachine:
             self._record(entry)
         return True
 
-    def _satisfied(self, handles: list[int], mode: Await) -> bool:
+    def _satisfied(self, handles: list[Handle], mode: Await) -> bool:
         if mode is Await.ANY:
             return any(h in self.results for h in handles)
         return all(h in self.results for h in handles)
 
-    async def wait_for(self, handles: list[int], mode: Await = Await.ANY) -> None:
+    async def wait_for(self, handles: list[Handle], mode: Await = Await.ANY) -> None:
         """Return once `handles` are completed (any or all); suspend if that takes too long."""
         while True:
             if self.failure is not None:
@@ -250,16 +257,18 @@ class AttemptMachine:
             if timer is not None:
                 timer.cancel()
 
-    def _suspend(self, handles: list[int], mode: Await) -> SuspendedException:
+    def _suspend(self, handles: list[Handle], mode: Await) -> SuspendedException:
         if mode is Await.ALL:  # wake only once the last missing one arrives
             handles = [h for h in handles if h not in self.results]
-        signals = {-h for h in handles if h < 0}
+        numbers = [h for h in handles if isinstance(h, int)]
+        signals = {-h for h in numbers if h < 0}
         if not self.cancelled:
             signals.add(CANCEL_SIGNAL)  # a cancellation must always be able to wake it
         self.waiting = Waiting(
-            completion_ids=tuple(sorted(h for h in handles if h > 0)),
+            completion_ids=tuple(sorted(h for h in numbers if h > 0)),
             signal_indexes=tuple(sorted(signals)),
             all_of=mode is Await.ALL,
+            signal_names=tuple(sorted({h for h in handles if isinstance(h, str)})),
         )
         return SuspendedException()
 
