@@ -6,8 +6,7 @@ consequences become durable together: a crash never shows half a handler.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from wakeful.engine.applied import Applied, EngineConfig
 from wakeful.engine.effects import TimerScheduled
 from wakeful.engine.events import (
     AddCaller,
@@ -45,9 +44,6 @@ from wakeful.journal.entries import (
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, parse_awakeable_id
 
-if TYPE_CHECKING:
-    from wakeful.engine.machine import Applied, EngineConfig
-
 __all__ = ["on_command", "promise_key"]
 
 VOID = Result(value=None)
@@ -75,6 +71,8 @@ def on_command(
                 ref = parse_awakeable_id(awakeable_id)
             except InvalidIdError:
                 return  # the SDK validates ids when the command is made; never fail a batch
+            if ref.kind != "signal":
+                return  # a legacy `prom_1…` id names a journal entry, not signal N: see ingress
             out.follow_ups.append(DeliverSignal(ref.invocation_id, ref.index, result, now_ms))
         case SetStateCommand(name=name, value=value) if inv.kind.writes_state:
             state.set_state(_key(inv), name, value)

@@ -25,6 +25,7 @@ from wakeful.errors import JournalMismatchError, RetryableError, SuspendedExcept
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
+from wakeful.registry import HandlerRecord, Registry
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
 from wakeful.sdk.current import context_var as current_context
@@ -81,6 +82,7 @@ class InProcessInvoker:
         self,
         app: App,
         *,
+        registry: Registry | None = None,
         post: Callable[[Event], None],
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
@@ -88,6 +90,7 @@ class InProcessInvoker:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
+        self.registry = registry
         self.clock = clock
         self.settings = settings or InvokerSettings()
         self._post = post
@@ -100,6 +103,17 @@ class InProcessInvoker:
     def running(self) -> int:
         """How many attempts are in memory right now."""
         return len(self._live)
+
+    def check_input(self, service: str, handler: str, body: bytes) -> str | None:
+        """None if the handler's input serde decodes `body`, else why not (a 400 at the edge)."""
+        found = self.app.handler(service, handler)
+        if found is None or found.arity != 2:
+            return None
+        try:
+            found.io.input_serde.deserialize(body)
+        except Exception as e:
+            return f"cannot decode the body for {found.label}: {e}"
+        return None
 
     def start(self, effect: StartAttempt) -> None:
         """Start an attempt (the engine already made it the current one)."""
@@ -154,7 +168,11 @@ class InProcessInvoker:
         journal = effect.journal
         if journal is None:
             journal = await self._load_journal(iid)
-        kind = handler_kind(handler) if handler is not None else HandlerKind.SERVICE
+        record = self._record(effect)
+        if record is not None:
+            kind = record.kind
+        else:
+            kind = handler_kind(handler) if handler is not None else HandlerKind.SERVICE
         load_state = None
         if kind != HandlerKind.SERVICE and effect.target.key is not None:
             key = (effect.target.service, effect.target.key)
@@ -166,7 +184,9 @@ class InProcessInvoker:
             self._post(AppendEntries(iid, attempt, entries, self.clock.now_ms()))
 
         timeout = self.settings.inactivity_timeout
-        if handler is not None and handler.inactivity_timeout is not None:
+        if record is not None and record.inactivity_timeout_ms is not None:
+            timeout = timedelta(milliseconds=record.inactivity_timeout_ms)
+        elif record is None and handler is not None and handler.inactivity_timeout is not None:
             timeout = handler.inactivity_timeout
         machine = AttemptMachine(
             handler_label=str(effect.target),
@@ -195,6 +215,12 @@ class InProcessInvoker:
             limit_key=effect.target.limit_key,
         )
         self._post(await self._attempt(effect, handler, machine, ctx))
+
+    def _record(self, effect: StartAttempt) -> HandlerRecord | None:
+        """The registry's record of the attempt's handler (None without a registry)."""
+        if self.registry is None:
+            return None
+        return self.registry.handler(effect.target.service, effect.target.handler)
 
     async def _attempt(
         self,

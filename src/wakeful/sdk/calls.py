@@ -17,6 +17,7 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, partition_key_for
+from wakeful.journal.limits import latest_time_error
 from wakeful.journal.scopes import check_limit_key, check_scope, scoped_key
 from wakeful.sdk.context import (
     HandlerType,
@@ -57,8 +58,8 @@ class CallsMixin:
 
     def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
         """A durable timer that fires after `delta` (survives restarts)."""
+        wake_up_at = _time_after(delta, "sleep")
         cid = self.machine.allocate_completion_id()
-        wake_up_at = int((time.time() + delta.total_seconds()) * 1000)
         self.machine.command(SleepCommand(wake_up_at, cid, name))
         return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
 
@@ -141,7 +142,7 @@ class CallsMixin:
         callee = self._callee_id(service, handler, key, idempotency_key, workflow_run, scope)
         invoke_at = None
         if send_delay is not None and send_delay.total_seconds() > 0:
-            invoke_at = int((time.time() + send_delay.total_seconds()) * 1000)
+            invoke_at = _time_after(send_delay, "send_delay")
         command = OneWayCallCommand(
             service,
             handler,
@@ -339,6 +340,16 @@ def _check_flow_control(scope: str | None, limit_key: str | None) -> None:
             check_limit_key(limit_key, scope)
     except ValueError as e:
         raise TerminalError(str(e), 400) from e
+
+
+def _time_after(delta: timedelta, what: str) -> int:
+    """Epoch milliseconds `delta` from now; TerminalError (400) if that cannot be stored."""
+    now_ms = int(time.time() * 1000)
+    delta_ms = delta.total_seconds() * 1000
+    reason = latest_time_error(now_ms, max(delta_ms, 0.0))
+    if reason is not None:
+        raise TerminalError(f"bad {what}: {reason}", 400)
+    return now_ms + int(delta_ms)
 
 
 def _parse(invocation_id: str) -> InvocationId:

@@ -6,14 +6,26 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
-from wakeful.engine.model import Invocation, Status
+from wakeful.engine.model import HandlerKind, Invocation, Status
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
-from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
+from wakeful.server.http import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    check_headers,
+    lifespan,
+    send_error,
+    send_json,
+)
 from wakeful.server.runtime import Runtime
 
 __all__ = ["AdminApp"]
+
+MAX_LIST_LIMIT = 100_000
+DEFAULT_LIST_LIMIT = 100
 
 
 class AdminApp:
@@ -29,6 +41,7 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
+            check_headers(scope)
             await self._route(scope, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
@@ -40,7 +53,7 @@ class AdminApp:
     async def _route(self, scope: Scope, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         match parts:
             case ["health"]:
                 problem = self.runtime.health()
@@ -72,12 +85,14 @@ class AdminApp:
         return [
             {
                 "name": service.name,
-                "ty": {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}[
-                    service.kind
+                "ty": _SERVICE_TYPES[service.ty],
+                "deployment": service.deployment,
+                "handlers": [
+                    {"name": h.name, "ty": _HANDLER_TYPES[h.kind]}
+                    for h in service.handlers.values()
                 ],
-                "handlers": [{"name": h.name, "ty": h.kind} for h in service.handlers.values()],
             }
-            for service in self.runtime.app.services.values()
+            for service in self.runtime.registry
         ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -88,7 +103,7 @@ class AdminApp:
             if not matching:
                 raise HttpError(400, f"unknown status {label!r}")
             status = int(matching[0])
-        limit = int(query.get("limit", ["100"])[0])
+        limit = _limit(query)
         rows = await self.runtime.store.list_invocations(status, limit)
         return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
 
@@ -139,10 +154,34 @@ class AdminApp:
         await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
 
 
+_SERVICE_TYPES = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}
+_HANDLER_TYPES = {
+    HandlerKind.SERVICE: None,
+    HandlerKind.EXCLUSIVE: "exclusive",
+    HandlerKind.SHARED: "shared",
+    HandlerKind.WORKFLOW: "workflow",
+    HandlerKind.WORKFLOW_SHARED: "shared",
+}
 _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
 )
+
+
+def _limit(query: dict[str, list[str]]) -> int:
+    """The `limit` query parameter: a whole number from 1 to MAX_LIST_LIMIT."""
+    if "limit" not in query:
+        return DEFAULT_LIST_LIMIT
+    text = query["limit"][0].strip()
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 9
+        or not 1 <= int(text) <= MAX_LIST_LIMIT
+    ):
+        raise HttpError(
+            400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
+        )
+    return int(text)
 
 
 def _parse(text: str) -> InvocationId:

@@ -1,4 +1,4 @@
-"""Wiring: store + engine + partition leader + router + in-process invoker + timers + recovery."""
+"""Wiring: store + registry + engine + partition leader + router + invokers + timers + recovery."""
 
 from __future__ import annotations
 
@@ -18,14 +18,17 @@ from wakeful.engine.effects import (
 )
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
-from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
+from wakeful.invoker.router import InvokerRouter
 from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
 from wakeful.partition.recovery import recover
 from wakeful.partition.router import Router
 from wakeful.partition.supervisor import Supervisor
 from wakeful.partition.timers import TimerLoop
+from wakeful.registry import IN_PROCESS, Registry, decode_manifest
 from wakeful.sdk.app import App
+from wakeful.sdk.discovery import manifest_of
 from wakeful.storage.api import Store
 from wakeful.storage.sqlite import SqliteStore
 
@@ -59,24 +62,28 @@ class Runtime:
         self.settings = settings
         self.clock = clock
         self.store: Store = store or SqliteStore(settings.data_dir / "wakeful.sqlite")
+        self.registry = Registry()
+        self.registry.register(decode_manifest(manifest_of(app)), IN_PROCESS)
         self.engine = Engine(
             EngineConfig(
                 retry_policy=self._retry_policy,
                 completion_retention_ms=self._retention_ms,
-                handler_kind=self._handler_kind,
+                handler_kind=self.registry.handler_kind,
             )
         )
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
         self.supervisor = Supervisor(clock)
         self.router = Router([self.leader])
-        self.invoker = InProcessInvoker(
+        self.in_process = InProcessInvoker(
             app,
+            registry=self.registry,
             post=self.router.post,
             load_journal=self.store.load_journal,
             load_state=self.store.load_state,
             settings=InvokerSettings(settings.inactivity_timeout),
             clock=clock,
         )
+        self.invoker = InvokerRouter(self.registry, {IN_PROCESS: self.in_process})
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
 
@@ -84,34 +91,30 @@ class Runtime:
 
     def _retry_policy(self, target: Target) -> RetryPolicy:
         default = self.settings.retry_policy
-        handler = self.app.handler(target.service, target.handler)
-        custom = None if handler is None else handler.retry_policy
-        if custom is None:
+        handler = self.registry.handler(target.service, target.handler)
+        if handler is None:
             return default
+        custom = handler.retry
         return RetryPolicy(
-            initial_interval_ms=_ms(custom.initial_interval, default.initial_interval_ms),
+            initial_interval_ms=_or(custom.initial_interval_ms, default.initial_interval_ms),
             factor=custom.exponentiation_factor or default.factor,
-            max_interval_ms=_ms(custom.max_interval, default.max_interval_ms),
+            max_interval_ms=_or(custom.max_interval_ms, default.max_interval_ms),
             max_attempts=custom.max_attempts or default.max_attempts,
             on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
         )
 
     def _retention_ms(self, target: Target, kind: HandlerKind) -> int:
-        handler = self.app.handler(target.service, target.handler)
+        handler = self.registry.handler(target.service, target.handler)
         default = int(self.settings.completion_retention.total_seconds() * 1000)
         if handler is None:
             return default
         workflow = kind == HandlerKind.WORKFLOW
-        kept = handler.workflow_retention if workflow else handler.idempotency_retention
-        retention = _ms(kept, default)
+        kept = handler.workflow_retention_ms if workflow else handler.idempotency_retention_ms
+        retention = _or(kept, default)
         # The journal stays with the invocation: keep it for journal_retention when longer.
-        if handler.journal_retention is not None:
-            retention = max(retention, _ms(handler.journal_retention, default))
+        if handler.journal_retention_ms is not None:
+            retention = max(retention, handler.journal_retention_ms)
         return retention
-
-    def _handler_kind(self, target: Target) -> HandlerKind | None:
-        handler = self.app.handler(target.service, target.handler)
-        return None if handler is None else handler_kind(handler)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -169,3 +172,7 @@ class Runtime:
 
 def _ms(value: timedelta | None, default: int) -> int:
     return default if value is None else int(value.total_seconds() * 1000)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value

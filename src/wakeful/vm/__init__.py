@@ -1,0 +1,1 @@
+"""The replay machine of one attempt."""
