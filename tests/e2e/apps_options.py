@@ -5,8 +5,10 @@ This module must stay importable by the server on its own: it imports nothing fr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import wakeful as restate
@@ -56,4 +58,22 @@ async def after(ctx: Context) -> list[str]:
     return seen
 
 
-app = restate.app(services=[managed])
+stuck = Service("Stuck")
+step_runs: dict[str, int] = {}
+
+
+@stuck.handler(abort_timeout=timedelta(milliseconds=300), inactivity_timeout=timedelta(0))
+async def slow_step(ctx: Context, tag: str) -> int:
+    """A step that hangs on its first try: the abort timeout ends that attempt, the retry runs
+    the step again and it returns how many times it ran."""
+
+    async def step() -> int:
+        step_runs[tag] = step_runs.get(tag, 0) + 1
+        if step_runs[tag] == 1:
+            await asyncio.sleep(60)  # not durable: the attempt cannot suspend meanwhile
+        return step_runs[tag]
+
+    return await ctx.run("step", step)
+
+
+app = restate.app(services=[managed, stuck])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,3 +35,13 @@ def test_invocation_context_managers_wrap_the_handler(server: WakefulProcess) ->
     }
     after = httpx.post(f"{server.url}/Managed/after", timeout=10).json()
     assert after == ["service-exit", "service"]  # `after` has only the service-level one
+
+
+def test_abort_timeout_aborts_an_attempt_without_progress(server: WakefulProcess) -> None:
+    """A handler whose attempt makes no journal progress for its inactivity timeout plus its
+    abort timeout (a ctx.run hangs) has that attempt aborted and retried."""
+    started = time.monotonic()
+    response = httpx.post(f"{server.url}/Stuck/slow_step", json="t1", timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == 2  # the step ran again in the second attempt
+    assert time.monotonic() - started < 20  # far from the 60 s the first try would hang

@@ -22,6 +22,7 @@ from wakeful.engine.events import (
 )
 from wakeful.engine.model import HandlerKind, ObjectKey
 from wakeful.errors import JournalMismatchError, RetryableError, SuspendedException, TerminalError
+from wakeful.invoker.abort import Progress, run_with_abort_timeout
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
@@ -180,7 +181,10 @@ class InProcessInvoker:
             def load_state() -> Awaitable[dict[str, bytes]]:
                 return self._load_state(key)
 
+        progress = Progress()
+
         def flush(entries: list[Entry]) -> None:
+            progress.touch()
             self._post(AppendEntries(iid, attempt, entries, self.clock.now_ms()))
 
         timeout = self.settings.inactivity_timeout
@@ -214,7 +218,8 @@ class InProcessInvoker:
             scope=effect.target.scope,
             limit_key=effect.target.limit_key,
         )
-        self._post(await self._attempt(effect, handler, machine, ctx))
+        abort_after = _abort_after(record, handler, timeout)
+        self._post(await self._attempt(effect, handler, machine, ctx, abort_after, progress))
 
     def _record(self, effect: StartAttempt) -> HandlerRecord | None:
         """The registry's record of the attempt's handler (None without a registry)."""
@@ -228,6 +233,8 @@ class InProcessInvoker:
         handler: Handler | None,
         machine: AttemptMachine,
         ctx: AttemptContext,
+        abort_after: float | None = None,
+        progress: Progress | None = None,
     ) -> Event:
         iid, attempt = effect.invocation_id, effect.attempt
         now = self.clock.now_ms
@@ -236,7 +243,11 @@ class InProcessInvoker:
             return AttemptFailed(iid, attempt, [], failure, now())
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
-            output = await _invoke(handler, ctx, machine.input.value)
+            invocation = _invoke(handler, ctx, machine.input.value)
+            if abort_after is None or progress is None:
+                output = await invocation
+            else:
+                output = await run_with_abort_timeout(invocation, abort_after, progress)
             if machine.failure is not None:
                 raise machine.failure
         except SuspendedException:
@@ -266,6 +277,18 @@ class InProcessInvoker:
         finally:
             ctx.close()
         return AttemptCompleted(iid, attempt, machine.pending, Result(value=output), now())
+
+
+def _abort_after(
+    record: HandlerRecord | None, handler: Handler | None, inactivity: timedelta
+) -> float | None:
+    """Seconds without journal progress after which the attempt is aborted (Restate: the
+    inactivity timeout, then the abort timeout); None when no abort timeout is set."""
+    if record is not None and record.abort_timeout_ms is not None:
+        return inactivity.total_seconds() + record.abort_timeout_ms / 1000
+    if record is None and handler is not None and handler.abort_timeout is not None:
+        return (inactivity + handler.abort_timeout).total_seconds()
+    return None
 
 
 async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:
