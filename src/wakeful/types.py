@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from wakeful.sdk.unsupported import HarnessEnvironment
+if TYPE_CHECKING:
+    from wakeful.testing.harness import HarnessEnvironment
 
 __all__ = ["HarnessEnvironment", "extract_core_type"]
+
+
+def __getattr__(name: str) -> Any:
+    # The harness brings the whole server with it: load it only when asked for.
+    if name == "HarnessEnvironment":
+        from wakeful.testing.harness import HarnessEnvironment
+
+        return HarnessEnvironment
+    raise AttributeError(f"module 'wakeful.types' has no attribute {name!r}")
 
 
 def extract_core_type(annotation: Any) -> tuple[Literal["optional", "simple"], Any]:

@@ -218,6 +218,7 @@ class InProcessInvoker:
             scope=effect.target.scope,
             limit_key=effect.target.limit_key,
         )
+        ctx.clock = self.clock  # durable timers and ctx.time() read the server's clock
         abort_after = _abort_after(record, handler, timeout)
         self._post(await self._attempt(effect, handler, machine, ctx, abort_after, progress))
 

@@ -111,7 +111,8 @@ class AttemptContext(CallsMixin, Context):
         return UUID(int=self.random().getrandbits(128), version=4)
 
     def time(self) -> RestateDurableFuture[float]:
-        return self.run_typed("timestamp", _time.time)
+        clock = self.clock
+        return self.run_typed("timestamp", lambda: clock.now_ms() / 1000)
 
     # -- durable steps -----------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.errors import InvalidIdError, TerminalError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
@@ -53,12 +53,13 @@ class CallsMixin:
     machine: AttemptMachine
     invocation_id: InvocationId
     _children: list[str]
+    clock: Clock = SYSTEM_CLOCK  # the invoker sets the server's (a test's virtual clock)
 
     # -- timers ------------------------------------------------------------------------
 
     def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
         """A durable timer that fires after `delta` (survives restarts)."""
-        wake_up_at = _time_after(delta, "sleep")
+        wake_up_at = _time_after(self.clock.now_ms(), delta, "sleep")
         cid = self.machine.allocate_completion_id()
         self.machine.command(SleepCommand(wake_up_at, cid, name))
         return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
@@ -142,7 +143,7 @@ class CallsMixin:
         callee = self._callee_id(service, handler, key, idempotency_key, workflow_run, scope)
         invoke_at = None
         if send_delay is not None and send_delay.total_seconds() > 0:
-            invoke_at = _time_after(send_delay, "send_delay")
+            invoke_at = _time_after(self.clock.now_ms(), send_delay, "send_delay")
         command = OneWayCallCommand(
             service,
             handler,
@@ -342,9 +343,8 @@ def _check_flow_control(scope: str | None, limit_key: str | None) -> None:
         raise TerminalError(str(e), 400) from e
 
 
-def _time_after(delta: timedelta, what: str) -> int:
-    """Epoch milliseconds `delta` from now; TerminalError (400) if that cannot be stored."""
-    now_ms = int(time.time() * 1000)
+def _time_after(now_ms: int, delta: timedelta, what: str) -> int:
+    """Epoch milliseconds `delta` after `now_ms`; TerminalError (400) if that cannot be stored."""
     delta_ms = delta.total_seconds() * 1000
     reason = latest_time_error(now_ms, max(delta_ms, 0.0))
     if reason is not None:
