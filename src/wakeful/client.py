@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
+from wakeful.client_scoped import RestateScopedClient, ScopedClient
 from wakeful.sdk.context import HandlerType
 from wakeful.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, Serde, serde_for_type
 from wakeful.sdk.service import handler_of
@@ -108,88 +109,6 @@ class HttpError(Exception):
 
 class InvocationNotReadyError(HttpError):
     """`get_invocation_output`: the invocation exists but has not completed yet (status 470)."""
-
-
-class RestateScopedClient(abc.ABC):
-    """Calls and sends within one scope (Restate's flow control; preview in Restate 1.7).
-
-    Returned by `RestateClient.scope(scope)`. The optional `limit_key` (`"tenant"` or
-    `"tenant/user"`) groups invocations under concurrency limits; it is not part of the
-    identity of the target.
-    """
-
-    @abc.abstractmethod
-    async def service_call(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        """Call the service handler `tpe` within this scope and return its output."""
-
-    @abc.abstractmethod
-    async def service_send(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        """Start the service handler `tpe` within this scope without waiting for it."""
-
-    @abc.abstractmethod
-    async def object_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        """Call the virtual object handler `tpe` for `key` within this scope."""
-
-    @abc.abstractmethod
-    async def object_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        """Start the virtual object handler `tpe` for `key` within this scope."""
-
-    @abc.abstractmethod
-    async def workflow_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        """Call the workflow handler `tpe` for `key` within this scope."""
-
-    @abc.abstractmethod
-    async def workflow_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        """Start the workflow handler `tpe` for `key` within this scope."""
 
 
 class RestateClient(abc.ABC):
@@ -718,115 +637,6 @@ class Client(RestateClient):
         )
         _raise_for_status(res)
         return res
-
-
-class ScopedClient(RestateScopedClient):
-    """The `RestateScopedClient` of `Client.scope`: the same calls, under a fixed scope."""
-
-    def __init__(self, client: Client, scope_key: str) -> None:
-        self.client = client
-        self.scope_key = scope_key
-
-    async def service_call(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        return await self.client.do_call(
-            tpe,
-            arg,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
-        )
-
-    async def service_send(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        return await self.client.do_send(
-            tpe,
-            arg,
-            send_delay=send_delay,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
-        )
-
-    async def object_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        return await self.client.do_call(
-            tpe,
-            arg,
-            key=key,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
-        )
-
-    async def object_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        return await self.client.do_send(
-            tpe,
-            arg,
-            key=key,
-            send_delay=send_delay,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
-        )
-
-    async def workflow_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        return await self.object_call(tpe, key, arg, limit_key, idempotency_key, headers)
-
-    async def workflow_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        return await self.object_send(
-            tpe, key, arg, send_delay, limit_key, idempotency_key, headers
-        )
 
 
 def resolve_ingress(ingress: str | None, headers: Headers | None) -> tuple[str, Headers | None]:
