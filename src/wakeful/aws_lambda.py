@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any, TypedDict
 
 __all__ = [
+    "LambdaHandler",
     "ResponseCollector",
     "create_scope",
     "is_lambda_compression_supported",
@@ -130,17 +131,30 @@ def is_running_on_lambda() -> bool:
     return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
 
 
-def wrap_asgi_as_lambda_handler(asgi_app: ASGIApp) -> RestateLambdaHandler:
-    """A Lambda handler that serves `asgi_app` (a stateless ASGI app; not `wakeful serve`)."""
-    loop = asyncio.new_event_loop()
+class LambdaHandler:
+    """Serves an ASGI app to Lambda events on an event loop of its own (kept between events,
+    as Lambda reuses the process; `close()` ends it)."""
 
-    def lambda_handler(event: RestateLambdaRequest, _context: Any) -> RestateLambdaResponse:
+    def __init__(self, asgi_app: ASGIApp) -> None:
+        self.asgi_app = asgi_app
+        self.loop = asyncio.new_event_loop()
+
+    def __call__(self, event: RestateLambdaRequest, _context: Any) -> RestateLambdaResponse:
+        """Answer one Lambda HTTP event."""
         headers = {k.lower(): v for k, v in event.get("headers", {}).items()}
         send = ResponseCollector(accept_encoding=headers.get("accept-encoding", ""))
-        loop.run_until_complete(asgi_app(create_scope(event), request_to_receive(event), send))
+        app = self.asgi_app(create_scope(event), request_to_receive(event), send)
+        self.loop.run_until_complete(app)
         return send.to_lambda_response()
 
-    return lambda_handler
+    def close(self) -> None:
+        """Close the event loop."""
+        self.loop.close()
+
+
+def wrap_asgi_as_lambda_handler(asgi_app: ASGIApp) -> RestateLambdaHandler:
+    """A Lambda handler that serves `asgi_app` (a stateless ASGI app; not `wakeful serve`)."""
+    return LambdaHandler(asgi_app)
 
 
 def _get_zstd_module() -> ModuleType | None:
