@@ -147,6 +147,16 @@ def test_bad_signal_requests_are_refused(server: WakefulProcess) -> None:
     assert _result(server, iid) == "done"
 
 
+def test_a_signal_before_the_invocation_starts(server: WakefulProcess) -> None:
+    """A delayed send can be signalled before it starts: it finds the signal at once."""
+    response = httpx.post(
+        f"{server.url}/Waiter/approval/send", params={"delay": "500ms"}, timeout=10
+    )
+    iid = response.json()["invocationId"]
+    assert _signal(server, iid, "approved", "early").status_code == 202
+    assert _result(server, iid) == "early"
+
+
 def test_a_waiting_signal_survives_kill_9(tmp_path: Path) -> None:
     """kill -9 while a handler waits on a signal, and with another signal already buffered:
     after the restart, resolving by name completes both."""

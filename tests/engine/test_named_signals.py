@@ -3,10 +3,10 @@ completion of a name wins, a suspension waiting on a name wakes on it."""
 
 from __future__ import annotations
 
-from tests.engine.test_machine import IID, T0, Harness, ok
+from tests.engine.test_machine import IID, T0, TARGET, Harness, ok
 
 from wakeful.engine.effects import EntriesAppended, StartAttempt
-from wakeful.engine.events import AppendEntries, AttemptSuspended, DeliverSignal
+from wakeful.engine.events import AppendEntries, AttemptSuspended, DeliverSignal, Invoke
 from wakeful.engine.model import Status, Waiting
 from wakeful.journal.entries import Failure, Result, SendSignalCommand, SignalNotification
 
@@ -75,3 +75,15 @@ def test_send_signal_command_by_name_delivers_to_the_target() -> None:
     assert applied.follow_ups == [DeliverSignal(IID, 0, ok(b"v"), T0 + 1, "go")]
     h.apply(applied.follow_ups[0])
     assert SignalNotification(0, ok(b"v"), "go") in h.journal()
+
+
+def test_a_named_signal_reaches_an_invocation_that_has_not_started() -> None:
+    """A delayed (scheduled) invocation gets its named signal journaled, to find it when it
+    starts; an awakeable-style signal by index is still dropped there."""
+    h = Harness()
+    h.apply(Invoke(IID, TARGET, b"in", [], T0, invoke_at_ms=T0 + 60_000))
+    assert h.inv().status == Status.SCHEDULED
+    assert h.apply(DeliverSignal(IID, 0, ok(b"early"), T0 + 1, "go")).outcome is True
+    assert h.apply(DeliverSignal(IID, 17, ok(b"x"), T0 + 2)).outcome is False
+    assert h.journal()[1:] == [SignalNotification(0, ok(b"early"), "go")]
+    assert h.inv().status == Status.SCHEDULED

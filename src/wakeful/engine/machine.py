@@ -281,9 +281,12 @@ class Engine:
         out: Applied,
     ) -> bool:
         inv = state.invocation(iid)
-        if inv is None or inv.status not in _ALIVE:
-            return False  # unknown or finished: dropped, as Restate does
         name = notification.name if isinstance(notification, SignalNotification) else None
+        # A named signal may reach an invocation that has not started yet (queued behind its
+        # key's lock, or delayed): its first attempt finds it in the journal.
+        accepting = _ALIVE if name is None else _ALIVE | _WAITING_TO_START
+        if inv is None or inv.status not in accepting:
+            return False  # unknown or finished: dropped, as Restate does
         if name is not None:
             if name in inv.signal_names:
                 return False  # the first completion of a named signal wins
