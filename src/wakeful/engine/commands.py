@@ -16,6 +16,7 @@ from wakeful.engine.events import (
     Invoke,
 )
 from wakeful.engine.model import (
+    HandlerKind,
     Invocation,
     PromiseKey,
     PromiseRecord,
@@ -42,9 +43,15 @@ from wakeful.journal.entries import (
     SetStateCommand,
     SleepCommand,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, parse_awakeable_id
+from wakeful.journal.ids import (
+    CANCEL_SIGNAL,
+    InvocationId,
+    parse_awakeable_id,
+    partition_key_for,
+)
+from wakeful.journal.scopes import split_key
 
-__all__ = ["on_command", "promise_key"]
+__all__ = ["callee_id", "on_command", "promise_key"]
 
 VOID = Result(value=None)
 ALREADY_COMPLETED = Failure(409, "promise was already completed")
@@ -126,6 +133,44 @@ def on_command(
             pass
 
 
+def callee_id(
+    caller: InvocationId,
+    command_index: int,
+    target: Target,
+    idempotency_key: str | None,
+    workflow_run: bool,
+) -> InvocationId:
+    """The id of the invocation a call or send at `command_index` of `caller` creates.
+
+    A workflow's run is once per key and an idempotency key names its invocation, as at the
+    ingress; any other callee's id comes from the caller's id and the command's position, so
+    every replay and every invoker (in-process, or remote over Restate's protocol) agrees on
+    it without storing anything first.
+    """
+    named = _named_id(target, idempotency_key, workflow_run)
+    if named is not None:
+        return named
+    key = target.key
+    partition = partition_key_for(key) if key is not None else caller.partition_key
+    parts: list[str | bytes] = [caller.to_bytes(), str(command_index)]
+    return InvocationId.deterministic("call", parts, partition)
+
+
+def _named_id(
+    target: Target, idempotency_key: str | None, workflow_run: bool
+) -> InvocationId | None:
+    """The id a workflow run or an idempotent request has whoever invokes it (within its
+    scope: `target.key` is the scoped engine key, the ids hash the user's key and the scope)."""
+    key = None if target.key is None else split_key(target.key)[1]
+    if workflow_run and key is not None:
+        return InvocationId.for_workflow(target.service, key, target.scope)
+    if idempotency_key is not None:
+        return InvocationId.for_idempotency_key(
+            target.service, target.handler, key, idempotency_key, target.scope
+        )
+    return None
+
+
 def _key(inv: Invocation) -> tuple[str, str]:
     return inv.target.service, inv.target.key or ""
 
@@ -138,12 +183,13 @@ def _call(
     now_ms: int,
     out: Applied,
 ) -> None:
-    if not _invoke_callee(config, command, now_ms, out, caller=(iid, command.completion_id)):
+    callee = _invoke_callee(config, command, now_ms, out, caller=(iid, command.completion_id))
+    if callee is None:
         target = Target(command.service, command.handler, command.key)
         failure = Result(failure=Failure(404, f"no handler {target} to call"))
         out.follow_ups.append(DeliverCompletion(iid, command.completion_id, failure, now_ms))
         return
-    inv.children.append(command.invocation_id)
+    inv.children.append(callee.to_bytes())
 
 
 def _send(config: EngineConfig, command: OneWayCallCommand, now_ms: int, out: Applied) -> None:
@@ -158,15 +204,26 @@ def _invoke_callee(
     out: Applied,
     caller: tuple[InvocationId, int] | None = None,
     invoke_at_ms: int | None = None,
-) -> bool:
-    """Invoke the target of a call or send as a follow-up; False if no such handler."""
+) -> InvocationId | None:
+    """Invoke the target of a call or send as a follow-up; its id, or None if no such handler
+    (or, from a broken invoker, no usable id)."""
     target = Target(command.service, command.handler, command.key, command.scope, command.limit_key)
     kind = config.handler_kind(target)
     if kind is None:
-        return False
+        return None
+    # Whatever id the caller recorded (a generic call does not know it targets a run), a
+    # workflow's run is once per key and an idempotency key names its invocation.
+    named = _named_id(target, command.idempotency_key, kind == HandlerKind.WORKFLOW)
+    if named is not None:
+        callee = named
+    else:
+        try:
+            callee = InvocationId.from_bytes(command.invocation_id)
+        except InvalidIdError:
+            return None
     out.follow_ups.append(
         Invoke(
-            InvocationId.from_bytes(command.invocation_id),
+            callee,
             target,
             command.input,
             command.headers,
@@ -177,4 +234,4 @@ def _invoke_callee(
             invoke_at_ms=invoke_at_ms,
         )
     )
-    return True
+    return callee

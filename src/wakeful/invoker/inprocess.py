@@ -21,7 +21,12 @@ from wakeful.engine.events import (
     Event,
 )
 from wakeful.engine.model import HandlerKind, ObjectKey
-from wakeful.errors import JournalMismatchError, RetryableError, SuspendedException, TerminalError
+from wakeful.errors import (
+    RetryableError,
+    SdkInternalBaseException,
+    TerminalError,
+    VMError,
+)
 from wakeful.invoker.abort import Progress, run_with_abort_timeout
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
@@ -37,7 +42,8 @@ from wakeful.sdk.keyed_context import (
     WorkflowSharedAttemptContext,
 )
 from wakeful.sdk.service import Handler
-from wakeful.vm.machine import AttemptMachine
+from wakeful.vm.machine import ReplayMachine
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["InProcessInvoker", "InvokerSettings", "handler_kind"]
 
@@ -72,7 +78,7 @@ class InvokerSettings:
 class _Live:
     attempt: int
     task: asyncio.Task[None] | None
-    machine: AttemptMachine | None = None  # None while the journal is being loaded
+    pump: AttemptPump | None = None  # None while the journal is being loaded
     early: list[EntriesAppended] = field(default_factory=list)
 
 
@@ -131,10 +137,10 @@ class InProcessInvoker:
         live = self._live.get(effect.invocation_id)
         if live is None or live.attempt != effect.attempt:
             return
-        if live.machine is None:
+        if live.pump is None:
             live.early.append(effect)  # arrived while the journal was being loaded
         else:
-            live.machine.deliver(effect.first_index, effect.entries)
+            live.pump.deliver(effect.first_index, effect.entries)
 
     def abort(self, invocation_id: InvocationId) -> None:
         """Stop a live attempt, if there is one."""
@@ -192,24 +198,20 @@ class InProcessInvoker:
             timeout = timedelta(milliseconds=record.inactivity_timeout_ms)
         elif record is None and handler is not None and handler.inactivity_timeout is not None:
             timeout = handler.inactivity_timeout
-        machine = AttemptMachine(
-            handler_label=str(effect.target),
-            journal=journal,
-            flush=flush,
-            inactivity_timeout=timeout.total_seconds(),
-            invocation_id=str(iid),
-        )
-        for early in live.early:
-            fresh = [
-                entry
-                for offset, entry in enumerate(early.entries)
-                if early.first_index + offset >= len(journal)
-            ]
-            if fresh:
-                machine.deliver(early.first_index + len(early.entries) - len(fresh), fresh)
-        live.machine, live.early = machine, []
+        machine = ReplayMachine(str(effect.target), str(iid))
+        pump = AttemptPump(machine, send=flush, inactivity_timeout=timeout.total_seconds())
+        try:
+            machine.start(journal)
+        except VMError as e:
+            self._post(
+                AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), self.clock.now_ms())
+            )
+            return
+        for early in live.early:  # the machine skips what the loaded journal already had
+            pump.deliver(early.first_index, early.entries)
+        live.pump, live.early = pump, []
         ctx = _CONTEXTS[kind](
-            machine,
+            pump,
             iid,
             effect.idempotency_key,
             effect.target.key or "",
@@ -220,7 +222,7 @@ class InProcessInvoker:
         )
         ctx.clock = self.clock  # durable timers and ctx.time() read the server's clock
         abort_after = _abort_after(record, handler, timeout)
-        self._post(await self._attempt(effect, handler, machine, ctx, abort_after, progress))
+        self._post(await self._attempt(effect, handler, pump, ctx, abort_after, progress))
 
     def _record(self, effect: StartAttempt) -> HandlerRecord | None:
         """The registry's record of the attempt's handler (None without a registry)."""
@@ -232,11 +234,12 @@ class InProcessInvoker:
         self,
         effect: StartAttempt,
         handler: Handler | None,
-        machine: AttemptMachine,
+        pump: AttemptPump,
         ctx: AttemptContext,
         abort_after: float | None = None,
         progress: Progress | None = None,
     ) -> Event:
+        machine = pump.machine
         iid, attempt = effect.invocation_id, effect.attempt
         now = self.clock.now_ms
         if handler is None:
@@ -244,40 +247,55 @@ class InProcessInvoker:
             return AttemptFailed(iid, attempt, [], failure, now())
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
-            invocation = _invoke(handler, ctx, machine.input.value)
-            if abort_after is None or progress is None:
-                output = await invocation
-            else:
-                output = await run_with_abort_timeout(invocation, abort_after, progress)
-            if machine.failure is not None:
-                raise machine.failure
-        except SuspendedException:
-            assert machine.waiting is not None
-            return AttemptSuspended(
-                iid, attempt, machine.pending, machine.waiting, machine.seen_length, now()
-            )
-        except TerminalError as e:
-            result = Result(failure=Failure(e.status_code, e.message, e.metadata))
-            return AttemptCompleted(iid, attempt, machine.pending, result, now())
-        except NotImplementedError as e:  # a feature wakeful lacks: retrying cannot help
-            result = Result(failure=Failure(501, f"NotImplementedError: {e}"))
-            return AttemptCompleted(iid, attempt, machine.pending, result, now())
-        except JournalMismatchError as e:
-            log.error("invocation %s: %s", iid, e)
-            return AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), now())
+            try:
+                invocation = _invoke(handler, ctx, machine.input.value)
+                if abort_after is None or progress is None:
+                    output = await invocation
+                else:
+                    output = await run_with_abort_timeout(invocation, abort_after, progress)
+                result = Result(value=output)
+            except TerminalError as e:
+                result = Result(failure=Failure(e.status_code, e.message, e.metadata))
+            except NotImplementedError as e:  # a feature wakeful lacks: retrying cannot help
+                result = Result(failure=Failure(501, f"NotImplementedError: {e}"))
+            await ctx.settle()  # state reads made but not awaited get their values
+            machine.end(result)
+        except SdkInternalBaseException:
+            pass  # suspended or failed: the machine has latched which (checked below)
         except RetryableError as e:
-            retry_after = (
-                None if e.retry_after is None else int(e.retry_after.total_seconds() * 1000)
-            )
-            failure = Failure(e.status_code, e.message)
-            return AttemptFailed(iid, attempt, machine.pending, failure, now(), retry_after)
+            machine.fail(e)
         except Exception as e:
-            log.warning("invocation %s attempt %d failed: %r", iid, attempt, e)
-            message = "".join(traceback.format_exception_only(e)).strip()
-            return AttemptFailed(iid, attempt, machine.pending, Failure(500, message), now())
+            machine.fail(e)
+        else:
+            return AttemptCompleted(iid, attempt, machine.take_output(), result, now())
         finally:
             ctx.close()
-        return AttemptCompleted(iid, attempt, machine.pending, Result(value=output), now())
+        return self._unfinished(effect, machine)
+
+    def _unfinished(self, effect: StartAttempt, machine: ReplayMachine) -> Event:
+        """The event of an attempt that did not complete: suspended, or failed (latched)."""
+        iid, attempt = effect.invocation_id, effect.attempt
+        now = self.clock.now_ms
+        error = machine.failure
+        if isinstance(error, VMError):  # a journal mismatch or a protocol violation
+            log.error("invocation %s: %s", iid, error)
+            return AttemptFailed(iid, attempt, [], Failure(error.code, str(error)), now())
+        if error is None and machine.waiting is not None:
+            return AttemptSuspended(
+                iid, attempt, machine.take_output(), machine.waiting, machine.seen_length,
+                now(),
+            )  # fmt: skip
+        if isinstance(error, RetryableError):
+            retry_after = (
+                None if error.retry_after is None else int(error.retry_after.total_seconds() * 1000)
+            )
+            failure = Failure(error.status_code, error.message)
+            return AttemptFailed(iid, attempt, machine.take_output(), failure, now(), retry_after)
+        if error is None:  # an internal exception raised by the handler itself
+            error = RuntimeError("the handler raised wakeful's internal control flow")
+        log.warning("invocation %s attempt %d failed: %r", iid, attempt, error)
+        message = "".join(traceback.format_exception_only(error)).strip()
+        return AttemptFailed(iid, attempt, machine.take_output(), Failure(500, message), now())
 
 
 def _abort_after(

@@ -24,6 +24,14 @@ class InvokerRouter:
         self._registry = registry
         self._invokers = dict(invokers)
 
+    def add(self, deployment: str, invoker: Invoker) -> None:
+        """Route the attempts of `deployment`'s services to `invoker` (one invoker may serve
+        several deployments)."""
+        self._invokers[deployment] = invoker
+
+    def _distinct(self) -> list[Invoker]:
+        return list({id(invoker): invoker for invoker in self._invokers.values()}.values())
+
     def invoker(self, deployment: str) -> Invoker:
         """The invoker serving `deployment`."""
         return self._invokers[deployment]
@@ -31,7 +39,7 @@ class InvokerRouter:
     @property
     def running(self) -> int:
         """How many attempts are live in all invokers."""
-        return sum(invoker.running for invoker in self._invokers.values())
+        return sum(invoker.running for invoker in self._distinct())
 
     def start(self, effect: StartAttempt) -> None:
         """Start the attempt on the invoker of its service's deployment."""
@@ -41,19 +49,19 @@ class InvokerRouter:
 
     def deliver(self, effect: EntriesAppended) -> None:
         """Hand entries to whichever invoker runs the attempt."""
-        for invoker in self._invokers.values():
+        for invoker in self._distinct():
             invoker.deliver(effect)
 
     def abort(self, invocation_id: InvocationId) -> None:
         """Abort the attempt wherever it runs."""
-        for invoker in self._invokers.values():
+        for invoker in self._distinct():
             invoker.abort(invocation_id)
 
     def abort_all(self) -> None:
         """Abort every live attempt of every invoker."""
-        for invoker in self._invokers.values():
+        for invoker in self._distinct():
             invoker.abort_all()
 
     async def close(self) -> None:
         """Close every invoker."""
-        await asyncio.gather(*(invoker.close() for invoker in self._invokers.values()))
+        await asyncio.gather(*(invoker.close() for invoker in self._distinct()))

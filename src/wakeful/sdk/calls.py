@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from wakeful.clock import SYSTEM_CLOCK, Clock
+from wakeful.engine.commands import callee_id
+from wakeful.engine.model import Target
 from wakeful.errors import InvalidIdError, TerminalError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
@@ -16,7 +18,7 @@ from wakeful.journal.entries import (
     SendSignalCommand,
     SleepCommand,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, partition_key_for
+from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
 from wakeful.journal.limits import latest_time_error
 from wakeful.journal.scopes import check_limit_key, check_scope, scoped_key
 from wakeful.sdk.context import (
@@ -36,7 +38,9 @@ from wakeful.sdk.futures import (
 from wakeful.sdk.scoped import AttemptScopedContext
 from wakeful.sdk.serde import BytesSerde, DefaultSerde, Serde
 from wakeful.sdk.service import handler_of
-from wakeful.vm.machine import AttemptMachine, completion_handle
+from wakeful.vm.handles import completion_handle
+from wakeful.vm.machine import ReplayMachine
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["CallsMixin"]
 
@@ -50,7 +54,8 @@ _CANCELLED = Result(failure=Failure(409, "cancelled"))
 class CallsMixin:
     """Calls between handlers, durable timers and cancellation, for `AttemptContext`."""
 
-    machine: AttemptMachine
+    machine: ReplayMachine
+    pump: AttemptPump
     invocation_id: InvocationId
     _children: list[str]
     clock: Clock = SYSTEM_CLOCK  # the invoker sets the server's (a test's virtual clock)
@@ -62,7 +67,7 @@ class CallsMixin:
         wake_up_at = _time_after(self.clock.now_ms(), delta, "sleep")
         cid = self.machine.allocate_completion_id()
         self.machine.command(SleepCommand(wake_up_at, cid, name))
-        return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
+        return DurableSleepFuture(self.pump, completion_handle(cid), DefaultSerde())
 
     # -- calls -------------------------------------------------------------------------
 
@@ -75,19 +80,12 @@ class CallsMixin:
         workflow_run: bool,
         scope: str | None,
     ) -> InvocationId:
-        if workflow_run and key is not None:
-            return InvocationId.for_workflow(service, key, scope)  # run once per workflow key
-        if idem is not None:
-            return InvocationId.for_idempotency_key(service, handler, key, idem, scope)
-        # Derived from this invocation and the call's position: the same on every replay.
+        # The engine's derivation, from this invocation and the call's position: the same on
+        # every replay, and the id the engine invokes.
+        engine_key = None if key is None else scoped_key(scope, key)
+        target = Target(service, handler, engine_key, scope)
         index = self.machine.next_command_index
-        parts: list[str | bytes] = [self.invocation_id.to_bytes(), str(index)]
-        partition = (
-            partition_key_for(scoped_key(scope, key))
-            if key is not None
-            else self.invocation_id.partition_key
-        )
-        return InvocationId.deterministic("call", parts, partition)
+        return callee_id(self.invocation_id, index, target, idem, workflow_run)
 
     def _call(
         self,
@@ -123,7 +121,7 @@ class CallsMixin:
         callee_text = str(callee)
         self._children.append(callee_text)
         return DurableCallFuture(
-            self.machine, completion_handle(cid), serde, callee_text, self.cancel_invocation
+            self.pump, completion_handle(cid), serde, callee_text, self.cancel_invocation
         )
 
     def _send(
@@ -324,7 +322,7 @@ class CallsMixin:
             serde = serde.with_maybe_type(type_hint)
         cid = self.machine.allocate_completion_id()
         self.machine.command(AttachInvocationCommand(target.to_bytes(), cid))
-        return DurableFuture(self.machine, completion_handle(cid), serde)
+        return DurableFuture(self.pump, completion_handle(cid), serde)
 
     def _cancel_children(self) -> None:
         """Propagate a cancellation to the calls this invocation made."""

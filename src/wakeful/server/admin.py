@@ -1,4 +1,5 @@
-"""The admin API (port 9070): health, services, invocations (list, describe, resume)."""
+"""The admin API (port 9070): health, deployments and services, invocations (list, describe,
+resume)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
-from wakeful.engine.model import HandlerKind, Invocation, Status
+from wakeful.engine.model import Invocation, Status
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
+from wakeful.server.deployments_api import DeploymentsApi
 from wakeful.server.http import (
     HttpError,
     Receive,
@@ -33,6 +35,7 @@ class AdminApp:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.deployments = DeploymentsApi(runtime.deployments)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -42,7 +45,7 @@ class AdminApp:
             return
         try:
             check_headers(scope)
-            await self._route(scope, send)
+            await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
         except EngineUnavailableError as e:
@@ -50,10 +53,12 @@ class AdminApp:
         except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
             await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
 
-    async def _route(self, scope: Scope, send: Send) -> None:
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        if await self.deployments.route(parts, method, query, receive, send):
+            return
         match parts:
             case ["health"]:
                 problem = self.runtime.health()
@@ -61,8 +66,6 @@ class AdminApp:
                     await send_json(send, 200, {})
                 else:
                     await send_json(send, 503, {"message": problem})
-            case ["services"] if method == "GET":
-                await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":
                 await send_json(send, 200, await self._list(query))
             case ["invocations", iid] if method == "GET":
@@ -76,24 +79,10 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
-            case ["services" | "invocations" | "health", *_]:
+            case ["services" | "invocations" | "health" | "deployments", *_]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
-
-    def _services(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": service.name,
-                "ty": _SERVICE_TYPES[service.ty],
-                "deployment": service.deployment,
-                "handlers": [
-                    {"name": h.name, "ty": _HANDLER_TYPES[h.kind]}
-                    for h in service.handlers.values()
-                ],
-            }
-            for service in self.runtime.registry
-        ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         status = None
@@ -154,14 +143,6 @@ class AdminApp:
         await send_json(send, 200, {"invocationId": str(iid), "status": "running"})
 
 
-_SERVICE_TYPES = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}
-_HANDLER_TYPES = {
-    HandlerKind.SERVICE: None,
-    HandlerKind.EXCLUSIVE: "exclusive",
-    HandlerKind.SHARED: "shared",
-    HandlerKind.WORKFLOW: "workflow",
-    HandlerKind.WORKFLOW_SHARED: "shared",
-}
 _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."

@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from wakeful.clock import SYSTEM_CLOCK, Clock
+from wakeful.deployments.registry import Deployments
+from wakeful.deployments.store import DeploymentStore
 from wakeful.engine.effects import (
     AbortAttempt,
     Effect,
@@ -19,6 +21,7 @@ from wakeful.engine.effects import (
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
+from wakeful.invoker.remote import RemoteInvoker
 from wakeful.invoker.router import InvokerRouter
 from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
@@ -84,8 +87,23 @@ class Runtime:
             clock=clock,
         )
         self.invoker = InvokerRouter(self.registry, {IN_PROCESS: self.in_process})
+        self.deployments = Deployments(
+            self.registry,
+            DeploymentStore(settings.data_dir / "deployments.sqlite"),
+            on_bind=self._deployment_bound,
+        )
+        self.remote = RemoteInvoker(
+            self.deployments,
+            post=self.router.post,
+            load_journal=self.store.load_journal,
+            load_state=self.store.load_state,
+            handler_kind=self.registry.handler_kind,
+        )
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
+
+    def _deployment_bound(self, deployment_id: str) -> None:
+        self.invoker.add(deployment_id, self.remote)
 
     # -- per-target settings ---------------------------------------------------------------
 
@@ -121,6 +139,7 @@ class Runtime:
     async def start(self) -> None:
         """Open the store; start the leader, timers and purge under supervision; recover."""
         await self.store.open()
+        self.deployments.open()  # before recovery: it needs to know the remote services
         spawn = self.supervisor.spawn
         spawn("leader", self._lead, self._leader_crashed)
         spawn("timers", self.timers.run)
@@ -132,6 +151,7 @@ class Runtime:
         await self.invoker.close()
         await self.leader.stop()
         await self.store.close()
+        self.deployments.close()
 
     def health(self) -> str | None:
         """Why the engine cannot make progress right now; None when it can."""
