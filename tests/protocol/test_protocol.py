@@ -31,6 +31,7 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import InvocationId
+from wakeful.journal.scopes import scoped_key
 from wakeful.protocol.discovery import DiscoveryError, is_bidi, parse_manifest
 from wakeful.protocol.framing import REQUESTED_ACK, Frame, FrameDecoder, FramingError, encode_frame
 from wakeful.protocol.journal import (
@@ -301,6 +302,28 @@ def test_named_signals_map_to_the_journal_and_back() -> None:
     assert entry == SendSignalCommand(CALLEE.to_bytes(), 0, Result(value=b"1"), "x")
     frame = notification_frame(SignalNotification(0, Result(value=b"2"), "x"), {})
     assert b"\x1a\x01x" in frame  # field 3 (signal_name), length 1, "x"
+
+
+def test_scoped_calls_map_to_scoped_engine_keys_and_back() -> None:
+    """A call with scope and limit key becomes a CallCommand on the scoped engine key; the
+    frame sent back to the endpoint carries the user's key, scope and limit key again."""
+    ctx = CommandContext(CALLER, lambda target: HandlerKind.EXCLUSIVE)
+    message = pb.CallCommandMessage(
+        service_name="Counter", handler_name="add", key="k", scope="t1", limit_key="a/b",
+        result_completion_id=2, invocation_id_notification_idx=1,
+    )  # fmt: skip
+    command, _ = entries_of_command(MessageType.CALL, message, ctx)
+    assert isinstance(command, CallCommand)
+    assert (command.key, command.scope, command.limit_key) == (scoped_key("t1", "k"), "t1", "a/b")
+    frames, _ = encode_journal([InputCommand([], b""), command])
+    (_, sent), *_ = _messages(frames[1:])
+    assert (sent.key, sent.scope, sent.limit_key) == ("k", "t1", "a/b")
+    with pytest.raises(ProtocolViolation, match="limit key needs a scope"):
+        entries_of_command(
+            MessageType.CALL,
+            pb.CallCommandMessage(service_name="S", handler_name="h", limit_key="a"),
+            ctx,
+        )
 
 
 def test_unsupported_and_invalid_commands_are_named() -> None:
