@@ -48,7 +48,9 @@ def _native(value: Any) -> Any:
         cls = _STRUCTS[value["type"]]
         config = cls.__struct_config__
         tag = [config.tag] if isinstance(config.tag, str) else []
-        return [*tag, *(_native(value[f]) for f in cls.__struct_fields__)]
+        # A field missing from an older recording takes its default (it was added later).
+        present = [f for f in cls.__struct_fields__ if f in value]
+        return [*tag, *(_native(value[f]) for f in present)]
     if isinstance(value, dict) and value.keys() == {"utf8"}:
         return value["utf8"].encode("utf-8")
     if isinstance(value, dict) and value.keys() == {"hex"}:
