@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from tests.e2e.apps_options import APP
-from tests.support.server import WakefulProcess
+from tests.support.server import ServerFactory, WakefulProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WakefulProcess]:
-    """One server for the module."""
-    root: Path = tmp_path_factory.mktemp("options")
-    proc = WakefulProcess(app=APP, data_dir=root / "data").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(serve_module: ServerFactory) -> WakefulProcess:
+    """One server for the module (1 s inactivity timeout: the default)."""
+    return serve_module(APP, inactivity_timeout="1s")
 
 
 def test_invocation_context_managers_wrap_the_handler(server: WakefulProcess) -> None:

@@ -6,27 +6,20 @@ workflows, idempotency keys), a limit key only labels the invocation; both reach
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.apps_scopes import APP, add, info
-from tests.support.server import WakefulProcess
+from tests.support.server import ServerFactory, WakefulProcess
 
 import wakeful
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WakefulProcess]:
+def server(serve_module: ServerFactory) -> WakefulProcess:
     """One server for the module; every wait suspends (`--inactivity-timeout 0`)."""
-    root: Path = tmp_path_factory.mktemp("scopes")
-    proc = WakefulProcess(app=APP, data_dir=root / "data", inactivity_timeout="0").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    return serve_module(APP)
 
 
 def _post(proc: WakefulProcess, path: str, body: Any = None, **headers: str) -> httpx.Response:

@@ -9,29 +9,19 @@ and each resumption replays its journal.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.apps_durability import wait_status
 from tests.e2e.apps_signals import APP
-from tests.support.server import WakefulProcess
-
-
-def _serve(root: Path) -> WakefulProcess:
-    return WakefulProcess(app=APP, data_dir=root / "data", inactivity_timeout="0").start()
+from tests.support.server import ServerFactory, WakefulProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WakefulProcess]:
+def server(serve_module: ServerFactory) -> WakefulProcess:
     """One server for the module."""
-    proc = _serve(tmp_path_factory.mktemp("signals"))
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    return serve_module(APP)
 
 
 def _start(proc: WakefulProcess, path: str, body: Any = None) -> str:
@@ -157,20 +147,17 @@ def test_a_signal_before_the_invocation_starts(server: WakefulProcess) -> None:
     assert _result(server, iid) == "early"
 
 
-def test_a_waiting_signal_survives_kill_9(tmp_path: Path) -> None:
+def test_a_waiting_signal_survives_kill_9(serve: ServerFactory) -> None:
     """kill -9 while a handler waits on a signal, and with another signal already buffered:
     after the restart, resolving by name completes both."""
-    proc = _serve(tmp_path)
-    try:
-        waiting = _start(proc, "Waiter/approval")
-        buffered = _start(proc, "Waiter/gated", "gate")
-        wait_status(proc.admin_url, waiting, "suspended")
-        _signal(proc, buffered, "value", 7)
-        proc.kill()
-        proc.start()
-        _signal(proc, waiting, "approved", "after the crash")
-        _signal(proc, buffered, "gate", None)
-        assert _result(proc, waiting) == "after the crash"
-        assert _result(proc, buffered) == 7
-    finally:
-        proc.kill()
+    proc = serve(APP)
+    waiting = _start(proc, "Waiter/approval")
+    buffered = _start(proc, "Waiter/gated", "gate")
+    wait_status(proc.admin_url, waiting, "suspended")
+    _signal(proc, buffered, "value", 7)
+    proc.kill()
+    proc.start()
+    _signal(proc, waiting, "approved", "after the crash")
+    _signal(proc, buffered, "gate", None)
+    assert _result(proc, waiting) == "after the crash"
+    assert _result(proc, buffered) == 7
