@@ -1,4 +1,5 @@
-"""The `wakeful` command: serve an application; inspect invocations; complete awakeables."""
+"""The `wakeful` command: serve an application; inspect invocations; complete awakeables and
+named signals."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import click
 
@@ -213,6 +215,49 @@ def reject_awakeable(awakeable_id: str, message: str, ingress: str) -> None:
     _request(
         "POST",
         f"{ingress}/restate/awakeables/{awakeable_id}/reject",
+        content=message.encode(),
+        headers={"content-type": "text/plain"},
+    )
+    click.echo("rejected")
+
+
+@main.group()
+def signals() -> None:
+    """Complete an invocation's named signals (`ctx.signal(name)`)."""
+
+
+@signals.command("resolve")
+@click.argument("invocation_id")
+@click.argument("name")
+@click.argument("value", default="null")
+@click.option("--ingress", default="http://127.0.0.1:8080", show_default=True)
+def resolve_signal(invocation_id: str, name: str, value: str, ingress: str) -> None:
+    """Resolve signal NAME of INVOCATION_ID with VALUE (JSON)."""
+    try:
+        json.loads(value)
+    except ValueError as e:
+        raise click.BadParameter(f"VALUE must be JSON: {e}") from e
+    _request(
+        "POST",
+        f"{ingress}/restate/invocation/{invocation_id}/signals/{quote(name, safe='')}/resolve",
+        content=value.encode(),
+        headers={"content-type": "application/json"},
+    )
+    click.echo("resolved")
+
+
+@signals.command("reject")
+@click.argument("invocation_id")
+@click.argument("name")
+@click.argument("message")
+@click.option("--code", default=500, show_default=True, help="The TerminalError's code.")
+@click.option("--ingress", default="http://127.0.0.1:8080", show_default=True)
+def reject_signal(invocation_id: str, name: str, message: str, code: int, ingress: str) -> None:
+    """Reject signal NAME of INVOCATION_ID: its awaiter gets TerminalError(MESSAGE, CODE)."""
+    _request(
+        "POST",
+        f"{ingress}/restate/invocation/{invocation_id}/signals/{quote(name, safe='')}/reject",
+        params={"code": code},
         content=message.encode(),
         headers={"content-type": "text/plain"},
     )

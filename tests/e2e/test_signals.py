@@ -13,9 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from tests.e2e.apps_durability import wait_status
 from tests.e2e.apps_signals import APP
 from tests.support.server import ServerFactory, WakefulProcess
+
+from wakeful.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +164,16 @@ def test_a_waiting_signal_survives_kill_9(serve: ServerFactory) -> None:
     _signal(proc, buffered, "gate", None)
     assert _result(proc, waiting) == "after the crash"
     assert _result(proc, buffered) == 7
+
+
+def test_the_cli_resolves_and_rejects_signals(server: WakefulProcess) -> None:
+    """`wakeful signals resolve|reject` complete a named signal over the ingress."""
+    resolved, rejected = _start(server, "Waiter/approval"), _start(server, "Waiter/approval")
+    runner = CliRunner()
+    ingress = ["--ingress", server.url]
+    out = runner.invoke(main, ["signals", "resolve", resolved, "approved", '"ok"', *ingress])
+    assert out.exit_code == 0, out.output
+    args = ["signals", "reject", rejected, "approved", "no", "--code", "451", *ingress]
+    assert runner.invoke(main, args).exit_code == 0
+    assert _result(server, resolved) == "ok"
+    assert _result(server, rejected) == [451, "no"]
