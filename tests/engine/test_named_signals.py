@@ -3,6 +3,8 @@ completion of a name wins, a suspension waiting on a name wakes on it."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.engine.test_machine import IID, T0, TARGET, Harness, ok
 
 from wakeful.engine.effects import EntriesAppended, StartAttempt
@@ -87,3 +89,25 @@ def test_a_named_signal_reaches_an_invocation_that_has_not_started() -> None:
     assert h.apply(DeliverSignal(IID, 17, ok(b"x"), T0 + 2)).outcome is False
     assert h.journal()[1:] == [SignalNotification(0, ok(b"early"), "go")]
     assert h.inv().status == Status.SCHEDULED
+
+
+@given(
+    names=st.lists(st.sampled_from("abcd"), min_size=1, max_size=4, unique=True),
+    arrivals=st.lists(st.sampled_from("abcdef"), max_size=12),
+    all_of=st.booleans(),
+)
+def test_waiting_on_names_wakes_exactly_when_the_await_is_satisfied(
+    names: list[str], arrivals: list[str], all_of: bool
+) -> None:
+    """Whatever names arrive, in any order and repeated: an any-of wait wakes on the first
+    awaited name, an all-of wait on the arrival that completes the set, never before."""
+    waiting = Waiting(signal_indexes=(1,), all_of=all_of, signal_names=tuple(names))
+    seen: set[str] = set()
+    for name in arrivals:
+        wake, rest = waiting.progress(None, 0, name)
+        seen.add(name)
+        expected = bool(seen & set(names)) if not all_of else set(names) <= seen
+        assert wake == expected
+        if wake:
+            return
+        waiting = rest
