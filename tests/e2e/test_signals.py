@@ -80,6 +80,12 @@ def test_a_second_completion_of_the_same_name_is_ignored(server: WakefulProcess)
     _signal(server, iid, "value", 1)
     _signal(server, iid, "value", 2)
     _signal(server, iid, "value", b"late", "reject", 409)
+    strict = httpx.post(
+        f"{server.url}/restate/invocation/{iid}/signals/value/resolve",
+        params={"strict": "true"}, content=b"3", timeout=10,
+    )  # fmt: skip
+    assert strict.status_code == 409  # as for awakeables: already completed, otherwise
+    assert strict.headers["x-wakeful-completion"] == "conflict"
     _signal(server, iid, "gate", None)
     assert _result(server, iid) == 1
     journal = httpx.get(f"{server.admin_url}/invocations/{iid}", timeout=10).json()["journal"]

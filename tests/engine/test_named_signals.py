@@ -10,6 +10,7 @@ from tests.engine.test_machine import IID, T0, TARGET, Harness, ok
 from wakeful.engine.effects import EntriesAppended, StartAttempt
 from wakeful.engine.events import AppendEntries, AttemptSuspended, DeliverSignal, Invoke
 from wakeful.engine.model import Status, Waiting
+from wakeful.engine.waits import Delivery, SignalOutcome
 from wakeful.journal.entries import Failure, Result, SendSignalCommand, SignalNotification
 
 OTHER = IID._replace(uuid=IID.uuid + 1)
@@ -27,7 +28,7 @@ def test_a_named_signal_before_the_await_is_buffered_in_the_journal() -> None:
     h.invoke()
     applied = h.apply(DeliverSignal(IID, 0, ok(b"yes"), T0 + 1, "approved"))
     notification = SignalNotification(0, ok(b"yes"), "approved")
-    assert applied.outcome is True
+    assert applied.outcome == SignalOutcome(Delivery.APPLIED, T0 + 1)
     assert applied.effects == [EntriesAppended(IID, 1, 1, [notification])]
     assert h.journal()[-1] == notification
 
@@ -54,13 +55,17 @@ def test_all_of_waits_for_every_name() -> None:
 
 
 def test_the_first_completion_of_a_name_wins() -> None:
-    """A second resolve or reject of the same name is dropped: not journaled, outcome False."""
+    """A second completion of the same name is not journaled: a duplicate with the same
+    result, a conflict with another, both naming when the first one was made."""
     h = Harness()
     h.invoke()
-    assert h.apply(DeliverSignal(IID, 0, ok(b"first"), T0 + 1, "n")).outcome is True
+    first = h.apply(DeliverSignal(IID, 0, ok(b"first"), T0 + 1, "n"))
+    assert first.outcome == SignalOutcome(Delivery.APPLIED, T0 + 1)
+    again = h.apply(DeliverSignal(IID, 0, ok(b"first"), T0 + 2, "n"))
+    assert again.outcome == SignalOutcome(Delivery.DUPLICATE, T0 + 1)
     rejected = Result(failure=Failure(409, "late"))
-    second = h.apply(DeliverSignal(IID, 0, rejected, T0 + 2, "n"))
-    assert second.outcome is False
+    second = h.apply(DeliverSignal(IID, 0, rejected, T0 + 3, "n"))
+    assert second.outcome == SignalOutcome(Delivery.CONFLICT, T0 + 1)
     assert second.effects == []
     assert [e for e in h.journal() if isinstance(e, SignalNotification)] == [
         SignalNotification(0, ok(b"first"), "n")
@@ -85,8 +90,9 @@ def test_a_named_signal_reaches_an_invocation_that_has_not_started() -> None:
     h = Harness()
     h.apply(Invoke(IID, TARGET, b"in", [], T0, invoke_at_ms=T0 + 60_000))
     assert h.inv().status == Status.SCHEDULED
-    assert h.apply(DeliverSignal(IID, 0, ok(b"early"), T0 + 1, "go")).outcome is True
-    assert h.apply(DeliverSignal(IID, 17, ok(b"x"), T0 + 2)).outcome is False
+    early = h.apply(DeliverSignal(IID, 0, ok(b"early"), T0 + 1, "go"))
+    assert early.outcome == SignalOutcome(Delivery.APPLIED, T0 + 1)
+    assert h.apply(DeliverSignal(IID, 17, ok(b"x"), T0 + 2)).effects == []
     assert h.journal()[1:] == [SignalNotification(0, ok(b"early"), "go")]
     assert h.inv().status == Status.SCHEDULED
 

@@ -19,6 +19,7 @@ __all__ = [
     "AttemptFailed",
     "AttemptSuspended",
     "Cancel",
+    "CompletePromise",
     "DeliverCompletion",
     "DeliverSignal",
     "Event",
@@ -107,6 +108,16 @@ class DeliverSignal(msgspec.Struct, frozen=True):
     result: Result
     now_ms: int
     name: str | None = None
+
+
+class CompletePromise(msgspec.Struct, frozen=True):
+    """Complete a workflow's awaited durable promise from outside (a link, the inbox)."""
+
+    service: str
+    key: str
+    name: str
+    result: Result
+    now_ms: int
 
 
 class DeliverCompletion(msgspec.Struct, frozen=True):
@@ -198,6 +209,7 @@ Event = (
     | AttemptCompleted
     | AttemptFailed
     | DeliverSignal
+    | CompletePromise
     | DeliverCompletion
     | AddCaller
     | Cancel

@@ -34,6 +34,7 @@ from wakeful.engine.events import (
     AttemptFailed,
     AttemptSuspended,
     Cancel,
+    CompletePromise,
     DeliverCompletion,
     DeliverSignal,
     Event,
@@ -55,8 +56,10 @@ from wakeful.engine.model import (
     Status,
     Timer,
     TimerKind,
+    Waiting,
 )
 from wakeful.engine.state import PartitionState
+from wakeful.engine.waits import Delivery, SignalOutcome, check_signal, deadline_of, result_digest
 from wakeful.journal.entries import (
     CompletionNotification,
     Entry,
@@ -67,7 +70,7 @@ from wakeful.journal.entries import (
     Result,
     SignalNotification,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
+from wakeful.journal.ids import CANCEL_SIGNAL, FIRST_AWAKEABLE_SIGNAL, AwakeableId, InvocationId
 
 __all__ = ["DAY_MS", "Applied", "Engine", "EngineConfig"]
 
@@ -106,8 +109,9 @@ class Engine:
             case AttemptFailed():
                 out.outcome = self._fail_attempt(state, event, out)
             case DeliverSignal():
-                signal = SignalNotification(event.index, event.result, event.name)
-                out.outcome = self._notify(state, event.invocation_id, signal, event.now_ms, out)
+                out.outcome = self._deliver_signal(state, event, out)
+            case CompletePromise():
+                out.outcome = _complete_promise(state, event, out)
             case DeliverCompletion():
                 done = CompletionNotification(event.completion_id, event.result)
                 out.outcome = self._notify(state, event.invocation_id, done, event.now_ms, out)
@@ -160,6 +164,7 @@ class Engine:
             kind=ev.kind,
             callers=[] if ev.caller is None else [(ev.caller[0].to_bytes(), ev.caller[1])],
             invoke_at_ms=ev.invoke_at_ms,
+            awakeables=0 if self.config.tracks_awakeables(ev.target) else None,
         )
         input_command = InputCommand(ev.headers, ev.input)
         state.append(iid, 0, input_command)
@@ -205,7 +210,10 @@ class Engine:
         for entry in entries:
             state.append(iid, inv.journal_length, entry)
             inv.journal_length += 1
-            commands.on_command(self.config, state, iid, inv, entry, now_ms, out)
+            if isinstance(entry, CompletionNotification):
+                inv.sleeps.pop(entry.completion_id, None)
+            else:
+                commands.on_command(self.config, state, iid, inv, entry, now_ms, out)
         inv.modified_at_ms = now_ms
         return first
 
@@ -231,6 +239,7 @@ class Engine:
         else:
             inv.status = Status.SUSPENDED
             inv.waiting = ev.waiting
+            _index_deadline(state, ev.invocation_id, inv, ev.waiting)
         state.put_invocation(ev.invocation_id, inv)
         return True
 
@@ -272,6 +281,45 @@ class Engine:
 
     # -- notifications from outside ---------------------------------------------------------
 
+    def _deliver_signal(
+        self, state: PartitionState, ev: DeliverSignal, out: Applied
+    ) -> SignalOutcome:
+        iid, index = ev.invocation_id, ev.index
+        inv = state.invocation(iid)
+        if ev.name is not None:
+            return self._deliver_named_signal(state, ev, ev.name, out)
+        refused = check_signal(inv, index, ev.result)
+        if refused is not None:
+            return refused
+        signal = SignalNotification(index, ev.result)
+        if not self._notify(state, iid, signal, ev.now_ms, out):
+            return SignalOutcome(Delivery.UNKNOWN)
+        assert inv is not None  # check_signal refuses unknown invocations
+        inv.signals_done[index] = (ev.now_ms, result_digest(ev.result))
+        state.complete_wait(str(AwakeableId(iid, index)), ev.now_ms, ev.result)
+        return SignalOutcome(Delivery.APPLIED, ev.now_ms)
+
+    def _deliver_named_signal(
+        self, state: PartitionState, ev: DeliverSignal, name: str, out: Applied
+    ) -> SignalOutcome:
+        """Signal `name`: the first completion wins (a later one is a duplicate or a
+        conflict); it may reach an invocation that has not started yet (queued behind its
+        key's lock, or delayed), whose first attempt finds it in the journal."""
+        inv = state.invocation(ev.invocation_id)
+        if inv is None:
+            return SignalOutcome(Delivery.UNKNOWN)
+        done = inv.named_signals_done.get(name)
+        if done is not None:
+            same = done[1] == result_digest(ev.result)
+            return SignalOutcome(Delivery.DUPLICATE if same else Delivery.CONFLICT, done[0])
+        if inv.status not in _ALIVE | _WAITING_TO_START:
+            return SignalOutcome(Delivery.CLOSED)
+        signal = SignalNotification(0, ev.result, name)
+        self._notify(state, ev.invocation_id, signal, ev.now_ms, out, _ALIVE | _WAITING_TO_START)
+        inv.named_signals_done[name] = (ev.now_ms, result_digest(ev.result))
+        state.put_invocation(ev.invocation_id, inv)
+        return SignalOutcome(Delivery.APPLIED, ev.now_ms)
+
     def _notify(
         self,
         state: PartitionState,
@@ -279,18 +327,12 @@ class Engine:
         notification: Notification,
         now_ms: int,
         out: Applied,
+        accepting: frozenset[Status] = _ALIVE,
     ) -> bool:
         inv = state.invocation(iid)
-        name = notification.name if isinstance(notification, SignalNotification) else None
-        # A named signal may reach an invocation that has not started yet (queued behind its
-        # key's lock, or delayed): its first attempt finds it in the journal.
-        accepting = _ALIVE if name is None else _ALIVE | _WAITING_TO_START
         if inv is None or inv.status not in accepting:
             return False  # unknown or finished: dropped, as Restate does
-        if name is not None:
-            if name in inv.signal_names:
-                return False  # the first completion of a named signal wins
-            inv.signal_names.append(name)
+        name = notification.name if isinstance(notification, SignalNotification) else None
         first = self._append(state, iid, inv, [notification], now_ms, out)
         if inv.status == Status.RUNNING:
             out.effects.append(EntriesAppended(iid, inv.attempt, first, [notification]))
@@ -456,6 +498,8 @@ class Engine:
             caller_id = InvocationId.from_bytes(caller)
             out.follow_ups.append(DeliverCompletion(caller_id, completion_id, result, now_ms))
         inv.callers = []
+        if inv.awakeables != 0 or inv.kind.is_workflow:
+            state.close_waits(iid)
         # Also an inbox head that was handed the lock but ended before it started.
         keyed.release(state, iid, inv, now_ms, out)
         state.put_invocation(iid, inv)
@@ -465,6 +509,29 @@ class Engine:
 def _generation(inv: Invocation) -> int:
     """Tells apart invocations that reuse an id after a purge (fences their timers)."""
     return inv.created_at_ms
+
+
+def _complete_promise(state: PartitionState, ev: CompletePromise, out: Applied) -> SignalOutcome:
+    """Complete an awaited promise from outside: applied, or what it was completed with."""
+    key = (ev.service, ev.key, ev.name)
+    record = state.promise(key)
+    if record is None:
+        return SignalOutcome(Delivery.UNKNOWN)  # nobody awaits it: no such promise to complete
+    if record.result is not None:
+        same = record.result == ev.result
+        return SignalOutcome(Delivery.DUPLICATE if same else Delivery.CONFLICT)
+    commands.complete_promise(state, key, ev.result, ev.now_ms, out)
+    return SignalOutcome(Delivery.APPLIED, ev.now_ms)
+
+
+def _index_deadline(
+    state: PartitionState, iid: InvocationId, inv: Invocation, waiting: Waiting
+) -> None:
+    """Give the waits a suspension waits on the deadline of a timer they race (or none)."""
+    signals = tuple(s for s in waiting.signal_indexes if s >= FIRST_AWAKEABLE_SIGNAL)
+    if signals or (inv.kind.is_workflow and waiting.completion_ids):
+        deadline = deadline_of(inv, waiting)
+        state.set_deadline(iid, signals, waiting.completion_ids, deadline)
 
 
 def _lookup(inv: Invocation | None) -> LookupOutcome:

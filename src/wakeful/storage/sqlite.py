@@ -29,10 +29,12 @@ from wakeful.engine.model import (
     Timer,
     TimerKind,
 )
+from wakeful.engine.waits import WaitRow
 from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
-from wakeful.storage.api import Batch, InvocationRow
+from wakeful.storage import sqlite_waits
+from wakeful.storage.api import Batch, InvocationRow, WaitQuery
 
 __all__ = ["SqliteStore"]
 
@@ -136,7 +138,7 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._writer = await loop.run_in_executor(self._writer_pool, self._connect)
-        await self._write(lambda c: c.executescript(_SCHEMA))
+        await self._write(lambda c: c.executescript(_SCHEMA + sqlite_waits.WAITS_SCHEMA))
         self._reader = await loop.run_in_executor(self._reader_pool, self._connect)
         self._lookups = self._connect()
 
@@ -329,6 +331,12 @@ class SqliteStore:
 
         return await self._read(load)
 
+    async def load_wait(self, wait_id: str) -> WaitRow | None:
+        return self._lookup(lambda conn: sqlite_waits.load_wait(conn, wait_id))
+
+    async def list_waits(self, query: WaitQuery) -> list[WaitRow]:
+        return await self._read(lambda conn: sqlite_waits.list_waits(conn, query))
+
 
 def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
     conn.execute("BEGIN IMMEDIATE")
@@ -370,6 +378,7 @@ def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
                 [_timer_row(t) for t in batch.timers_removed],
             )
         _commit_keyed(conn, batch)
+        sqlite_waits.commit_waits(conn, batch)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
