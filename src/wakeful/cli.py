@@ -1,4 +1,5 @@
-"""The `wakeful` command: serve an application; operate invocations, awakeables and state."""
+"""The `wakeful` command: serve an application; operate invocations, awakeables, named signals
+and state."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import click
 from wakeful.commands.awakeables import awakeables, promises
 from wakeful.commands.config import DURATION, ConfiguredCommand, render_config
 from wakeful.commands.invocations import invocations
+from wakeful.commands.signals import signals
 from wakeful.commands.state import state
-from wakeful.sdk.app import App
+from wakeful.sdk.app import App, Endpoint
 
 __all__ = ["load_app", "main"]
 
@@ -55,9 +57,17 @@ def load_app(spec: str) -> App:
         sys.path.insert(0, str(Path.cwd()))
         module = importlib.import_module(target)
     found = getattr(module, name, None)
+    if isinstance(found, Endpoint):
+        found = found.app()
     if not isinstance(found, App):
         raise click.BadParameter(
             f"{spec}: {name!r} is not an application made with wakeful.app(services=[...])",
+            param_hint="APP",
+        )
+    if found.journal_value_codec is not None:
+        raise click.BadParameter(
+            f"{spec}: journal_value_codec is not supported by wakeful yet (journal values are "
+            "stored as the serdes produce them); remove it to serve this app",
             param_hint="APP",
         )
     return found
@@ -266,7 +276,7 @@ def _ms(value: timedelta) -> int:
     return int(value.total_seconds() * 1000)
 
 
-for _group in (invocations, awakeables, promises, state):
+for _group in (invocations, awakeables, promises, signals, state):
     main.add_command(_group)
 
 

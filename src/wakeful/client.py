@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import importlib.util
 import json
+import os
 import typing
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,8 +28,9 @@ from urllib.parse import quote
 
 import httpx
 
+from wakeful.client_scoped import RestateScopedClient, ScopedClient
 from wakeful.sdk.context import HandlerType
-from wakeful.sdk.serde import BytesSerde, DefaultSerde, Serde, serde_for_type
+from wakeful.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, Serde, serde_for_type
 from wakeful.sdk.service import handler_of
 from wakeful.sdk.unsupported import JournalValueCodec
 
@@ -40,7 +42,9 @@ __all__ = [
     "RestateClient",
     "RestateClientSendHandle",
     "RestateScopedClient",
+    "ScopedClient",
     "create_client",
+    "resolve_ingress",
 ]
 
 T = TypeVar("T")
@@ -67,7 +71,7 @@ class RestateClientSendHandle:
     that already existed.
     """
 
-    def __init__(self, invocation_id: str, status_code: int, status: str | None = None) -> None:
+    def __init__(self, invocation_id: str, status_code: int, *, status: str | None = None) -> None:
         self.invocation_id = invocation_id
         self.status_code = status_code
         self.status = status
@@ -110,88 +114,6 @@ class HttpError(Exception):
 
 class InvocationNotReadyError(HttpError):
     """`get_invocation_output`: the invocation exists but has not completed yet (status 470)."""
-
-
-class RestateScopedClient(abc.ABC):
-    """Calls and sends within one scope (Restate's flow control; preview in Restate 1.7).
-
-    Returned by `RestateClient.scope(scope)`. The optional `limit_key` (`"tenant"` or
-    `"tenant/user"`) groups invocations under concurrency limits; it is not part of the
-    identity of the target.
-    """
-
-    @abc.abstractmethod
-    async def service_call(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        """Call the service handler `tpe` within this scope and return its output."""
-
-    @abc.abstractmethod
-    async def service_send(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        """Start the service handler `tpe` within this scope without waiting for it."""
-
-    @abc.abstractmethod
-    async def object_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        """Call the virtual object handler `tpe` for `key` within this scope."""
-
-    @abc.abstractmethod
-    async def object_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        """Start the virtual object handler `tpe` for `key` within this scope."""
-
-    @abc.abstractmethod
-    async def workflow_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        """Call the workflow handler `tpe` for `key` within this scope."""
-
-    @abc.abstractmethod
-    async def workflow_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        """Start the workflow handler `tpe` for `key` within this scope."""
 
 
 class RestateClient(abc.ABC):
@@ -387,9 +309,19 @@ class RestateClient(abc.ABC):
 class Client(RestateClient):
     """The `RestateClient` over an `httpx.AsyncClient` whose base URL is the ingress."""
 
-    def __init__(self, client: httpx.AsyncClient, headers: Headers | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        headers: Headers | None = None,
+        journal_codec: JournalValueCodec | None = None,
+    ) -> None:
+        if journal_codec is not None:
+            raise NotImplementedError(
+                "journal value codecs are not supported by wakeful yet; use a client without one"
+            )
         self.client = client
         self.headers = dict(headers or {})
+        self.journal_codec = journal_codec
 
     def scope(self, scope: str) -> RestateScopedClient:
         return ScopedClient(self, scope)
@@ -399,29 +331,54 @@ class Client(RestateClient):
     async def do_call(
         self,
         tpe: HandlerType[I, O],
-        arg: I,
-        *,
+        parameter: I,
         key: str | None = None,
+        send_delay: timedelta | None = None,
+        send: bool = False,
+        idempotency_key: str | None = None,
+        headers: Headers | None = None,
+        force_json_output: bool = False,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> O:
+        """Call (or, with `send=True`, send to) the handler `tpe`; decode the answer with its
+        output serde (or plain JSON with `force_json_output`)."""
+        handler = handler_of(tpe)
+        request_headers = dict(headers or {})
+        if handler.arity == 2 and not any(k.lower() == "content-type" for k in request_headers):
+            request_headers["content-type"] = handler.io.content_type
+        output_serde = JsonSerde() if force_json_output else handler.io.output_serde
+        return cast(
+            O,
+            await self.do_raw_call(
+                handler.service_name, handler.name, parameter, handler.io.input_serde,
+                output_serde, key, send_delay, send, idempotency_key, request_headers, scope,
+                limit_key,
+            ),
+        )  # fmt: skip
+
+    async def do_raw_call(
+        self,
+        service: str,
+        handler: str,
+        input_param: I,
+        input_serde: Serde[I],
+        output_serde: Serde[O],
+        key: str | None = None,
+        send_delay: timedelta | None = None,
+        send: bool = False,
         idempotency_key: str | None = None,
         headers: Headers | None = None,
         scope: str | None = None,
         limit_key: str | None = None,
     ) -> O:
-        """Call the handler `tpe` and decode its output with the handler's output serde."""
-        handler = handler_of(tpe)
-        content, request_headers = _typed_request(tpe, arg, headers)
-        res = await self.post(
-            handler.service_name,
-            handler.name,
-            content,
-            key=key,
-            send=False,
-            idempotency_key=idempotency_key,
-            headers=request_headers,
-            scope=scope,
-            limit_key=limit_key,
-        )
-        return cast(O, handler.io.output_serde.deserialize(res.content))
+        """Call or send to `service/handler` by name, with explicit serdes for both ways."""
+        res = await self._post(
+            service, handler, input_serde.serialize(input_param), key=key, send=send,
+            send_delay=send_delay, idempotency_key=idempotency_key, headers=headers,
+            scope=scope, limit_key=limit_key,
+        )  # fmt: skip
+        return cast(O, output_serde.deserialize(res.content))
 
     async def do_send(
         self,
@@ -438,7 +395,7 @@ class Client(RestateClient):
         """Send to the handler `tpe` and return the handle of the new invocation."""
         handler = handler_of(tpe)
         content, request_headers = _typed_request(tpe, arg, headers)
-        res = await self.post(
+        res = await self._post(
             handler.service_name,
             handler.name,
             content,
@@ -453,6 +410,29 @@ class Client(RestateClient):
         return _send_handle(res)
 
     async def post(
+        self,
+        /,
+        service: str,
+        handler: str,
+        send: bool,
+        content: bytes,
+        headers: list[tuple[str, str]] | None = None,
+        key: str | None = None,
+        delay: int | None = None,
+        idempotency_key: str | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
+    ) -> bytes:
+        """POST one call or send (`delay` in milliseconds) and return the answer's body."""
+        res = await self._post(
+            service, handler, content, key=key, send=send,
+            send_delay=None if delay is None else timedelta(milliseconds=delay),
+            idempotency_key=idempotency_key, headers=dict(headers or []), scope=scope,
+            limit_key=limit_key,
+        )  # fmt: skip
+        return res.content
+
+    async def _post(
         self,
         service: str,
         handler: str,
@@ -570,7 +550,7 @@ class Client(RestateClient):
         scope: str | None = None,
         limit_key: str | None = None,
     ) -> bytes:
-        res = await self.post(
+        res = await self._post(
             service,
             handler,
             BytesSerde().serialize(arg),
@@ -595,7 +575,7 @@ class Client(RestateClient):
         scope: str | None = None,
         limit_key: str | None = None,
     ) -> RestateClientSendHandle:
-        res = await self.post(
+        res = await self._post(
             service,
             handler,
             BytesSerde().serialize(arg),
@@ -672,118 +652,26 @@ class Client(RestateClient):
         return res
 
 
-class ScopedClient(RestateScopedClient):
-    """The `RestateScopedClient` of `Client.scope`: the same calls, under a fixed scope."""
+def resolve_ingress(ingress: str | None, headers: Headers | None) -> tuple[str, Headers | None]:
+    """The ingress URL and default headers: the given ones, else `WAKEFUL_INGRESS_URL`.
 
-    def __init__(self, client: Client, scope: str) -> None:
-        self.client = client
-        self.scope_key = scope
-
-    async def service_call(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        return await self.client.do_call(
-            tpe,
-            arg,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
+    (restate-sdk reads a Restate Cloud ingress key from `RESTATE_INGRESS_KEY` instead; wakeful
+    has no cloud, so the URL must be given or set in the environment.)
+    """
+    if ingress:
+        return ingress, headers
+    from_env = os.environ.get("WAKEFUL_INGRESS_URL")
+    if not from_env:
+        raise ValueError(
+            "create_client(): pass the ingress URL (e.g. http://localhost:8080) "
+            "or set WAKEFUL_INGRESS_URL"
         )
-
-    async def service_send(
-        self,
-        tpe: HandlerType[I, O],
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        return await self.client.do_send(
-            tpe,
-            arg,
-            send_delay=send_delay,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
-        )
-
-    async def object_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        return await self.client.do_call(
-            tpe,
-            arg,
-            key=key,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
-        )
-
-    async def object_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        return await self.client.do_send(
-            tpe,
-            arg,
-            key=key,
-            send_delay=send_delay,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            scope=self.scope_key,
-            limit_key=limit_key,
-        )
-
-    async def workflow_call(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> O:
-        return await self.object_call(tpe, key, arg, limit_key, idempotency_key, headers)
-
-    async def workflow_send(
-        self,
-        tpe: HandlerType[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        limit_key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: Headers | None = None,
-    ) -> RestateClientSendHandle:
-        return await self.object_send(
-            tpe, key, arg, send_delay, limit_key, idempotency_key, headers
-        )
+    return from_env, headers
 
 
 @asynccontextmanager
 async def create_client(
-    ingress: str,
+    ingress: str | None = None,
     headers: Headers | None = None,
     journal_value_codec: JournalValueCodec | None = None,
     *,
@@ -802,6 +690,7 @@ async def create_client(
         raise NotImplementedError(
             "journal value codecs are not supported by wakeful yet; create the client without one"
         )
+    ingress, headers = resolve_ingress(ingress, headers)
     async with httpx.AsyncClient(
         base_url=ingress, headers=headers, timeout=timeout, http2=_HTTP2
     ) as http_client:
@@ -843,7 +732,7 @@ def _send_handle(res: httpx.Response) -> RestateClientSendHandle:
         raise HttpError(res.status_code, "the send answer has no invocationId", res.text)
     status = body.get("status")
     return RestateClientSendHandle(
-        body["invocationId"], res.status_code, status if isinstance(status, str) else None
+        body["invocationId"], res.status_code, status=status if isinstance(status, str) else None
     )
 
 

@@ -13,6 +13,7 @@ NotImplementedError                                          an SDK feature not 
 BaseException
 └── SdkInternalBaseException                  control flow the user's `except Exception` must
     ├── SuspendedException                    not swallow: the attempt suspends or is aborted
+    ├── SdkInternalException
     ├── AttemptAbortedException
     └── VMError(code)                         the replay machine failed the attempt (latched:
         ├── JournalMismatchError (570)        every later context call raises it again, and
@@ -36,6 +37,7 @@ __all__ = [
     "ProtocolViolationError",
     "RetryableError",
     "SdkInternalBaseException",
+    "SdkInternalException",
     "SuspendedException",
     "TerminalError",
     "VMError",
@@ -100,7 +102,7 @@ class EngineUnavailableError(WakefulError):
 class SdkInternalBaseException(BaseException):
     """Internal control flow; a handler must let it propagate."""
 
-    def __init__(self, message: str = "internal control flow of the wakeful SDK") -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
 
 
@@ -109,6 +111,13 @@ class SuspendedException(SdkInternalBaseException):
 
     def __init__(self) -> None:
         super().__init__("the invocation suspended; do not catch this exception")
+
+
+class SdkInternalException(SdkInternalBaseException):
+    """Raised into a handler when its attempt failed with a retryable error inside the SDK."""
+
+    def __init__(self) -> None:
+        super().__init__("the attempt raised a retryable error; it is retried from its journal")
 
 
 class AttemptAbortedException(SdkInternalBaseException):

@@ -3,6 +3,7 @@
 from wakeful.errors import (
     RetryableError,
     SdkInternalBaseException,
+    SdkInternalException,
     SuspendedException,
     TerminalError,
     is_internal_exception,
@@ -11,6 +12,7 @@ from wakeful.errors import (
 __all__ = [
     "RetryableError",
     "SdkInternalBaseException",
+    "SdkInternalException",
     "SuspendedException",
     "TerminalError",
     "is_internal_exception",

@@ -9,9 +9,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from wakeful.vm.machine import ReplayMachine
 
-__all__ = ["RestateLoggingFilter", "current_machine", "getLogger"]
+__all__ = ["RestateLoggingFilter", "current_machine", "getLogger", "restate_context_is_replaying"]
 
 current_machine: ContextVar[ReplayMachine | None] = ContextVar("wakeful_machine", default=None)
+
+
+class _Replaying:
+    """Reads like restate-sdk's `ContextVar[bool]`: whether the current attempt is replaying.
+
+    The answer comes from the attempt's replay machine, so it is always current.
+    """
+
+    name = "restate_context_is_replaying"
+
+    def get(self, default: bool = False) -> bool:
+        """True while the handler of this task re-executes journaled commands."""
+        machine = current_machine.get()
+        return default if machine is None else machine.replaying
+
+
+restate_context_is_replaying = _Replaying()
 
 
 class RestateLoggingFilter(logging.Filter):
@@ -20,8 +37,7 @@ class RestateLoggingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not super().filter(record):
             return False
-        machine = current_machine.get()
-        return machine is None or not machine.replaying
+        return not restate_context_is_replaying.get()
 
 
 def getLogger(name: str | None = None) -> logging.Logger:

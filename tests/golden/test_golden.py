@@ -18,7 +18,7 @@ from tests.vm.harness import MemoryEngine
 
 from wakeful.engine.events import AttemptCompleted
 from wakeful.engine.model import Target
-from wakeful.journal.entries import OutputCommand
+from wakeful.journal.entries import OutputCommand, SignalNotification
 from wakeful.journal.ids import InvocationId
 
 GOLDEN = sorted(Path(__file__).parent.glob("*.json"))
@@ -61,3 +61,12 @@ async def test_golden_journal_replays_to_the_same_commands(path: Path) -> None:
     assert ended.entries == []
     assert ended.result == output.result
     assert engine.loads == 0  # every state read came from the journal
+
+
+def test_an_entry_recorded_before_a_field_was_added_decodes_with_its_default() -> None:
+    """Fields added to an entry type later (scope, limit key, a signal's name) take their
+    defaults when an older recording lacks them."""
+    old = {"type": "SignalNotification", "index": 17, "result": {"type": "Result", "value": None}}
+    decoded = from_json(old)
+    assert isinstance(decoded, SignalNotification)
+    assert (decoded.index, decoded.name) == (17, None)

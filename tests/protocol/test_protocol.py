@@ -31,14 +31,15 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import InvocationId
+from wakeful.journal.scopes import scoped_key
 from wakeful.protocol.discovery import DiscoveryError, is_bidi, parse_manifest
 from wakeful.protocol.framing import REQUESTED_ACK, Frame, FrameDecoder, FramingError, encode_frame
 from wakeful.protocol.journal import (
     CommandContext,
     ProtocolViolation,
-    Unsupported,
     encode_journal,
     entries_of_command,
+    notification_frame,
     result_of,
 )
 from wakeful.protocol.messages import MessageType, decode, encode, message_class, pb
@@ -290,15 +291,44 @@ def test_workflow_run_callee_is_the_workflow_id() -> None:
     assert command.invocation_id == InvocationId.for_workflow("W", "k").to_bytes()
 
 
-def test_unsupported_and_invalid_commands_are_named() -> None:
-    """Named signals and lazy state reads are refused with a reason."""
+def test_named_signals_map_to_the_journal_and_back() -> None:
+    """A SendSignal by name becomes a named SendSignalCommand; a named signal notification
+    goes out with its name."""
     ctx = CommandContext(CALLER, lambda target: None)
-    with pytest.raises(Unsupported, match="named signals"):
+    message = pb.SendSignalCommandMessage(
+        target_invocation_id=str(CALLEE), name="x", value=pb.Value(content=b"1")
+    )
+    (entry,) = entries_of_command(MessageType.SEND_SIGNAL, message, ctx)
+    assert entry == SendSignalCommand(CALLEE.to_bytes(), 0, Result(value=b"1"), "x")
+    frame = notification_frame(SignalNotification(0, Result(value=b"2"), "x"), {})
+    assert b"\x1a\x01x" in frame  # field 3 (signal_name), length 1, "x"
+
+
+def test_scoped_calls_map_to_scoped_engine_keys_and_back() -> None:
+    """A call with scope and limit key becomes a CallCommand on the scoped engine key; the
+    frame sent back to the endpoint carries the user's key, scope and limit key again."""
+    ctx = CommandContext(CALLER, lambda target: HandlerKind.EXCLUSIVE)
+    message = pb.CallCommandMessage(
+        service_name="Counter", handler_name="add", key="k", scope="t1", limit_key="a/b",
+        result_completion_id=2, invocation_id_notification_idx=1,
+    )  # fmt: skip
+    command, _ = entries_of_command(MessageType.CALL, message, ctx)
+    assert isinstance(command, CallCommand)
+    assert (command.key, command.scope, command.limit_key) == (scoped_key("t1", "k"), "t1", "a/b")
+    frames, _ = encode_journal([InputCommand([], b""), command])
+    (_, sent), *_ = _messages(frames[1:])
+    assert (sent.key, sent.scope, sent.limit_key) == ("k", "t1", "a/b")
+    with pytest.raises(ProtocolViolation, match="limit key needs a scope"):
         entries_of_command(
-            MessageType.SEND_SIGNAL,
-            pb.SendSignalCommandMessage(target_invocation_id=str(CALLEE), name="x"),
+            MessageType.CALL,
+            pb.CallCommandMessage(service_name="S", handler_name="h", limit_key="a"),
             ctx,
         )
+
+
+def test_unsupported_and_invalid_commands_are_named() -> None:
+    """Lazy state reads and bad invocation ids are refused with a reason."""
+    ctx = CommandContext(CALLER, lambda target: None)
     with pytest.raises(ProtocolViolation, match="lazy state"):
         entries_of_command(MessageType.GET_LAZY_STATE, pb.GetLazyStateCommandMessage(), ctx)
     with pytest.raises(ProtocolViolation, match="bad invocation id"):

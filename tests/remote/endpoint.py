@@ -116,6 +116,19 @@ async def crashy(ctx: Context, tag: str) -> str:
     return f"{first} {second}"
 
 
+@approvals.handler()
+async def signalled(ctx: Context) -> str:
+    """Wait for this invocation's named signal "approved"."""
+    return await ctx.signal("approved", type_hint=str)
+
+
+@approvals.handler()
+async def scoped_add(ctx: Context, req: dict[str, object]) -> int:
+    """Add to a counter of another scope (restate-sdk's ctx.scope)."""
+    scoped = ctx.scope(str(req["scope"]))
+    return await scoped.object_call(add, str(req["key"]), int(str(req["n"])), limit_key="lk")
+
+
 counter = VirtualObject("RemoteCounter")
 
 

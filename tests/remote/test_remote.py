@@ -271,3 +271,26 @@ def test_always_suspending_mode(tmp_path: Path) -> None:
     finally:
         server.stop()
         endpoint.kill()
+
+
+def test_named_signal_to_a_remote_handler(world: tuple[WakefulProcess, Endpoint]) -> None:
+    """A remote handler waiting on ctx.signal(name) suspends, and resumes when the signal is
+    resolved by name over HTTP."""
+    server, _ = world
+    iid = _send(server, "RemoteApprovals/signalled", None)
+    wait_for(lambda: _status(server, iid) == "suspended")
+    url = f"{server.url}/restate/invocation/{iid}/signals/approved/resolve"
+    assert httpx.post(url, json="yes", timeout=10).status_code == 202
+    assert _attach(server, iid).json() == "yes"
+
+
+def test_scoped_call_from_a_remote_handler(world: tuple[WakefulProcess, Endpoint]) -> None:
+    """ctx.scope(s).object_call from a remote handler reaches scope s's object, apart from
+    the unscoped one."""
+    server, _ = world
+    key = f"k-{uuid.uuid4().hex[:8]}"
+    assert (
+        _call(server, "RemoteApprovals/scoped_add", {"scope": "t1", "key": key, "n": 5}).json() == 5
+    )
+    assert _call(server, f"restate/scope/t1/call/RemoteCounter/{key}/add", 1).json() == 6
+    assert _call(server, f"RemoteCounter/{key}/add", 1).json() == 1

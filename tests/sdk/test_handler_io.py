@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import msgspec
 import pydantic
 import pytest
 
+from wakeful.handler import update_handler_io_with_type_hints
 from wakeful.retry_policy import InvocationRetryPolicy as FacadeRetryPolicy
 from wakeful.sdk.handler_io import HandlerIO, infer_handler_io
 from wakeful.sdk.retry_policy import InvocationRetryPolicy
@@ -221,12 +223,14 @@ def test_sync_function_raises() -> None:
         infer_handler_io(sync_handler)
 
 
-def test_handler_io_is_frozen() -> None:
-    """HandlerIO cannot be mutated after inference."""
-    io, _ = infer_handler_io(no_input)
-    assert isinstance(io, HandlerIO)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        io.accept = "text/plain"  # type: ignore[misc]
+def test_update_handler_io_with_type_hints_picks_serdes() -> None:
+    """restate-sdk's `update_handler_io_with_type_hints` sets the types and the serdes they
+    call for, keeping a serde the user chose."""
+    io = HandlerIO("application/json", "application/json", DefaultSerde(), BytesSerde())
+    update_handler_io_with_type_hints(io, inspect.signature(pydantic_io, eval_str=True))
+    assert io.input_type is Order
+    assert isinstance(io.input_serde, PydanticJsonSerde)
+    assert isinstance(io.output_serde, BytesSerde)
 
 
 def test_retry_policy_defaults_and_facade() -> None:

@@ -48,10 +48,24 @@ async def test_one_delivery_wakes_every_concurrent_await() -> None:
     assert time.monotonic() - started < 1
 
 
+def acknowledged_context(timeout: float) -> AttemptContext:
+    """A context whose sent entries come back as durable, as the engine appends them."""
+    machine = ReplayMachine("Svc/handler")
+    machine.start([InputCommand([], b"")])
+    length = [1]
+
+    def send(entries: list[Entry]) -> None:
+        first, length[0] = length[0], length[0] + len(entries)
+        asyncio.get_running_loop().call_soon(pump.deliver, first, list(entries))
+
+    pump = AttemptPump(machine, send=send, inactivity_timeout=timeout)
+    return AttemptContext(pump, InvocationId(1, 2), None)
+
+
 async def test_inactivity_timeout_suspends_and_latches() -> None:
     """With nothing delivered for the inactivity timeout, the await suspends on what it waits
     for, and the machine stays suspended."""
-    ctx, _ = context(timeout=0.05)
+    ctx = acknowledged_context(timeout=0.05)
     _, future = ctx.awakeable(type_hint=str)
     with pytest.raises(SuspendedException):
         await asyncio.wait_for(future, 2)

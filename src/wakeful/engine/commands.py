@@ -52,6 +52,7 @@ from wakeful.journal.ids import (
     parse_awakeable_id,
     partition_key_for,
 )
+from wakeful.journal.scopes import split_key
 
 __all__ = ["callee_id", "complete_promise", "on_command", "promise_key"]
 
@@ -102,12 +103,12 @@ def on_command(
             _call(config, iid, inv, entry, now_ms, out)
         case OneWayCallCommand():
             _send(config, entry, now_ms, out)
-        case SendSignalCommand(invocation_id=target, index=index, result=result):
+        case SendSignalCommand(invocation_id=target, index=index, result=result, name=name):
             target_id = InvocationId.from_bytes(target)
-            if index == CANCEL_SIGNAL:
+            if name is None and index == CANCEL_SIGNAL:
                 out.follow_ups.append(Cancel(target_id, now_ms))
             else:
-                out.follow_ups.append(DeliverSignal(target_id, index, result, now_ms))
+                out.follow_ups.append(DeliverSignal(target_id, index, result, now_ms, name))
         case AttachInvocationCommand(invocation_id=target, completion_id=cid):
             out.follow_ups.append(AddCaller(InvocationId.from_bytes(target), (iid, cid), now_ms))
         case GetPromiseCommand(name=name, completion_id=cid):
@@ -145,16 +146,28 @@ def callee_id(
     every replay and every invoker (in-process, or remote over Restate's protocol) agrees on
     it without storing anything first.
     """
-    if workflow_run and target.key is not None:
-        return InvocationId.for_workflow(target.service, target.key)
-    if idempotency_key is not None:
-        return InvocationId.for_idempotency_key(
-            target.service, target.handler, target.key, idempotency_key
-        )
+    named = _named_id(target, idempotency_key, workflow_run)
+    if named is not None:
+        return named
     key = target.key
     partition = partition_key_for(key) if key is not None else caller.partition_key
     parts: list[str | bytes] = [caller.to_bytes(), str(command_index)]
     return InvocationId.deterministic("call", parts, partition)
+
+
+def _named_id(
+    target: Target, idempotency_key: str | None, workflow_run: bool
+) -> InvocationId | None:
+    """The id a workflow run or an idempotent request has whoever invokes it (within its
+    scope: `target.key` is the scoped engine key, the ids hash the user's key and the scope)."""
+    key = None if target.key is None else split_key(target.key)[1]
+    if workflow_run and key is not None:
+        return InvocationId.for_workflow(target.service, key, target.scope)
+    if idempotency_key is not None:
+        return InvocationId.for_idempotency_key(
+            target.service, target.handler, key, idempotency_key, target.scope
+        )
+    return None
 
 
 def complete_promise(
@@ -208,18 +221,15 @@ def _invoke_callee(
 ) -> InvocationId | None:
     """Invoke the target of a call or send as a follow-up; its id, or None if no such handler
     (or, from a broken invoker, no usable id)."""
-    target = Target(command.service, command.handler, command.key)
+    target = Target(command.service, command.handler, command.key, command.scope, command.limit_key)
     kind = config.handler_kind(target)
     if kind is None:
         return None
-    if kind == HandlerKind.WORKFLOW and target.key is not None:
-        # Whatever id the caller recorded (a generic call does not know it targets a run),
-        # a workflow's run is once per key.
-        callee = InvocationId.for_workflow(target.service, target.key)
-    elif command.idempotency_key is not None:
-        callee = InvocationId.for_idempotency_key(
-            target.service, target.handler, target.key, command.idempotency_key
-        )
+    # Whatever id the caller recorded (a generic call does not know it targets a run), a
+    # workflow's run is once per key and an idempotency key names its invocation.
+    named = _named_id(target, command.idempotency_key, kind == HandlerKind.WORKFLOW)
+    if named is not None:
+        callee = named
     else:
         try:
             callee = InvocationId.from_bytes(command.invocation_id)

@@ -100,12 +100,14 @@ class AttemptFailed(msgspec.Struct, frozen=True):
 
 
 class DeliverSignal(msgspec.Struct, frozen=True):
-    """Deliver signal `index` (an awakeable completion) to an invocation."""
+    """Deliver signal `index` (an awakeable completion), or the signal called `name` (then
+    `index` is 0), to an invocation."""
 
     invocation_id: InvocationId
     index: int
     result: Result
     now_ms: int
+    name: str | None = None
 
 
 class CompletePromise(msgspec.Struct, frozen=True):

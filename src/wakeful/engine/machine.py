@@ -286,6 +286,8 @@ class Engine:
     ) -> SignalOutcome:
         iid, index = ev.invocation_id, ev.index
         inv = state.invocation(iid)
+        if ev.name is not None:
+            return self._deliver_named_signal(state, ev, ev.name, out)
         refused = check_signal(inv, index, ev.result)
         if refused is not None:
             return refused
@@ -297,6 +299,27 @@ class Engine:
         state.complete_wait(str(AwakeableId(iid, index)), ev.now_ms, ev.result)
         return SignalOutcome(Delivery.APPLIED, ev.now_ms)
 
+    def _deliver_named_signal(
+        self, state: PartitionState, ev: DeliverSignal, name: str, out: Applied
+    ) -> SignalOutcome:
+        """Signal `name`: the first completion wins (a later one is a duplicate or a
+        conflict); it may reach an invocation that has not started yet (queued behind its
+        key's lock, or delayed), whose first attempt finds it in the journal."""
+        inv = state.invocation(ev.invocation_id)
+        if inv is None:
+            return SignalOutcome(Delivery.UNKNOWN)
+        done = inv.named_signals_done.get(name)
+        if done is not None:
+            same = done[1] == result_digest(ev.result)
+            return SignalOutcome(Delivery.DUPLICATE if same else Delivery.CONFLICT, done[0])
+        if inv.status not in _ALIVE | _WAITING_TO_START:
+            return SignalOutcome(Delivery.CLOSED)
+        signal = SignalNotification(0, ev.result, name)
+        self._notify(state, ev.invocation_id, signal, ev.now_ms, out, _ALIVE | _WAITING_TO_START)
+        inv.named_signals_done[name] = (ev.now_ms, result_digest(ev.result))
+        state.put_invocation(ev.invocation_id, inv)
+        return SignalOutcome(Delivery.APPLIED, ev.now_ms)
+
     def _notify(
         self,
         state: PartitionState,
@@ -304,10 +327,12 @@ class Engine:
         notification: Notification,
         now_ms: int,
         out: Applied,
+        accepting: frozenset[Status] = _ALIVE,
     ) -> bool:
         inv = state.invocation(iid)
-        if inv is None or inv.status not in _ALIVE:
+        if inv is None or inv.status not in accepting:
             return False  # unknown or finished: dropped, as Restate does
+        name = notification.name if isinstance(notification, SignalNotification) else None
         first = self._append(state, iid, inv, [notification], now_ms, out)
         if inv.status == Status.RUNNING:
             out.effects.append(EntriesAppended(iid, inv.attempt, first, [notification]))
@@ -315,7 +340,7 @@ class Engine:
             if isinstance(notification, CompletionNotification):
                 wake, rest = inv.waiting.progress(notification.completion_id, None)
             else:
-                wake, rest = inv.waiting.progress(None, notification.index)
+                wake, rest = inv.waiting.progress(None, notification.index, name)
             if wake:
                 _start_new_attempt(iid, inv, out)
             else:

@@ -9,6 +9,7 @@ import msgspec
 
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId
+from wakeful.journal.scopes import split_key
 
 __all__ = [
     "HandlerKind",
@@ -65,16 +66,23 @@ class HandlerKind(enum.IntEnum):
 
 
 class Target(msgspec.Struct, frozen=True, array_like=True):
-    """What an invocation calls: `service/handler`, with a key for keyed services."""
+    """What an invocation calls: `service/handler`, with a key for keyed services.
+
+    Within a scope, `key` is the scoped engine key (`journal.scopes.scoped_key`), so objects
+    and workflows are distinct per scope; `limit_key` only labels the invocation.
+    """
 
     service: str
     handler: str
     key: str | None = None
+    scope: str | None = None
+    limit_key: str | None = None
 
     def __str__(self) -> str:
+        prefix = "" if self.scope is None else f"[{self.scope}] "
         if self.key is None:
-            return f"{self.service}/{self.handler}"
-        return f"{self.service}/{self.key}/{self.handler}"
+            return f"{prefix}{self.service}/{self.handler}"
+        return f"{prefix}{self.service}/{split_key(self.key)[1]}/{self.handler}"
 
 
 class Waiting(msgspec.Struct, frozen=True, array_like=True):
@@ -84,29 +92,27 @@ class Waiting(msgspec.Struct, frozen=True, array_like=True):
     completion_ids: tuple[int, ...] = ()
     signal_indexes: tuple[int, ...] = ()
     all_of: bool = False
+    signal_names: tuple[str, ...] = ()
 
-    def progress(self, completion_id: int | None, signal: int | None) -> tuple[bool, Waiting]:
+    def progress(
+        self, completion_id: int | None, signal: int | None, name: str | None = None
+    ) -> tuple[bool, Waiting]:
         """Whether this notification wakes the invocation, and what it waits on otherwise."""
         if signal == 1:
             return True, self
-        if completion_id is not None and completion_id in self.completion_ids:
-            if not self.all_of:
-                return True, self
-            rest = Waiting(
-                tuple(c for c in self.completion_ids if c != completion_id),
-                self.signal_indexes,
-                True,
-            )
-        elif signal is not None and signal in self.signal_indexes:
-            if not self.all_of:
-                return True, self
-            rest = Waiting(
-                self.completion_ids, tuple(s for s in self.signal_indexes if s != signal), True
-            )
+        completions, signals, names = self.completion_ids, self.signal_indexes, self.signal_names
+        if completion_id is not None and completion_id in completions:
+            completions = tuple(c for c in completions if c != completion_id)
+        elif name is not None and name in names:
+            names = tuple(n for n in names if n != name)
+        elif signal is not None and signal in signals:
+            signals = tuple(s for s in signals if s != signal)
         else:
             return False, self
-        done = not rest.completion_ids and all(s == 1 for s in rest.signal_indexes)
-        return done, rest
+        if not self.all_of:
+            return True, self
+        rest = Waiting(completions, signals, True, names)
+        return not completions and not names and all(s == 1 for s in signals), rest
 
     def wakes_on_completion(self, completion_id: int) -> bool:
         """True if a completion with this id can unblock the await."""
@@ -115,6 +121,10 @@ class Waiting(msgspec.Struct, frozen=True, array_like=True):
     def wakes_on_signal(self, index: int) -> bool:
         """True if a signal with this index can unblock the await."""
         return index in self.signal_indexes
+
+    def wakes_on_signal_name(self, name: str) -> bool:
+        """True if the signal called `name` can unblock the await."""
+        return name in self.signal_names
 
 
 class Invocation(msgspec.Struct, array_like=True):
@@ -150,6 +160,9 @@ class Invocation(msgspec.Struct, array_like=True):
     # Durable timers of ctx.sleep not yet fired: completion id -> due time (the deadline of
     # an awakeable awaited in a race with the timer).
     sleeps: dict[int, int] = msgspec.field(default_factory=dict)
+    # Completed named signals (`ctx.signal(name)`): name -> (completed at, digest of the
+    # result); the first completion of a name wins.
+    named_signals_done: dict[str, tuple[int, bytes]] = msgspec.field(default_factory=dict)
 
 
 class TimerKind(enum.IntEnum):

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from wakeful.errors import (
     TerminalError,
     VMError,
 )
+from wakeful.invoker.abort import Progress, run_with_abort_timeout
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
@@ -34,6 +36,7 @@ from wakeful.observe.observer import Observer
 from wakeful.registry import HandlerRecord, Registry
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
+from wakeful.sdk.current import context_var as current_context
 from wakeful.sdk.keyed_context import (
     ObjectAttemptContext,
     ObjectSharedAttemptContext,
@@ -218,7 +221,10 @@ class InProcessInvoker:
             def load_state() -> Awaitable[dict[str, bytes]]:
                 return self._load_state(key)
 
+        progress = Progress()
+
         def flush(entries: list[Entry]) -> None:
+            progress.touch()
             self._post(AppendEntries(iid, attempt, entries, self.clock.now_ms()))
 
         timeout = self.settings.inactivity_timeout
@@ -247,19 +253,22 @@ class InProcessInvoker:
             effect.target.key or "",
             load_state,
             kind.writes_state,
+            scope=effect.target.scope,
+            limit_key=effect.target.limit_key,
         )
         ctx.clock = self.clock  # durable timers and ctx.time() read the server's clock
+        abort_after = _abort_after(record, handler, timeout)
         observer = self.observer
         span = observer.attempt_started(
             iid, effect.target, attempt, len(journal), machine.input.headers
         )
         if span is None:
-            ended = await self._attempt(effect, handler, pump, ctx)
+            ended = await self._attempt(effect, handler, pump, ctx, abort_after, progress)
         else:
             request = ctx.request()  # as in restate-sdk: the attempt's own trace context
             request.attempt_headers = {**request.headers, **tracing.traceparent_of(span)}
             with observer.attempt_scope(span):
-                ended = await self._attempt(effect, handler, pump, ctx)
+                ended = await self._attempt(effect, handler, pump, ctx, abort_after, progress)
         observer.attempt_ended(effect.target, ended, span)
         self._post(ended)
 
@@ -275,6 +284,8 @@ class InProcessInvoker:
         handler: Handler | None,
         pump: AttemptPump,
         ctx: AttemptContext,
+        abort_after: float | None = None,
+        progress: Progress | None = None,
     ) -> Event:
         machine = pump.machine
         iid, attempt = effect.invocation_id, effect.attempt
@@ -285,7 +296,11 @@ class InProcessInvoker:
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
             try:
-                output = await _invoke(handler, ctx, machine.input.value)
+                invocation = _invoke(handler, ctx, machine.input.value)
+                if abort_after is None or progress is None:
+                    output = await invocation
+                else:
+                    output = await run_with_abort_timeout(invocation, abort_after, progress)
                 result = Result(value=output)
             except TerminalError as e:
                 result = Result(failure=Failure(e.status_code, e.message, e.metadata))
@@ -332,15 +347,35 @@ class InProcessInvoker:
         return AttemptFailed(iid, attempt, machine.take_output(), Failure(500, message), now())
 
 
+def _abort_after(
+    record: HandlerRecord | None, handler: Handler | None, inactivity: timedelta
+) -> float | None:
+    """Seconds without journal progress after which the attempt is aborted (Restate: the
+    inactivity timeout, then the abort timeout); None when no abort timeout is set."""
+    if record is not None and record.abort_timeout_ms is not None:
+        return inactivity.total_seconds() + record.abort_timeout_ms / 1000
+    if record is None and handler is not None and handler.abort_timeout is not None:
+        return (inactivity + handler.abort_timeout).total_seconds()
+    return None
+
+
 async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:
-    """Call the handler function with its decoded input; return the encoded output."""
-    fn: Callable[..., Awaitable[Any]] = handler.fn
-    if handler.arity == 2:
-        try:
-            arg = handler.io.input_serde.deserialize(body)
-        except Exception as e:
-            raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
-        out = await fn(ctx, arg)
-    else:
-        out = await fn(ctx)
-    return handler.io.output_serde.serialize(out)
+    """Call the handler function with its decoded input, inside the handler's invocation
+    context managers (entered in order, for this attempt); return the encoded output."""
+    token = current_context.set(ctx)  # `wakeful.extensions.current_context()`
+    try:
+        async with AsyncExitStack() as stack:
+            for manager in handler.context_managers or ():
+                await stack.enter_async_context(manager())
+            fn: Callable[..., Awaitable[Any]] = handler.fn
+            if handler.arity == 2:
+                try:
+                    arg = handler.io.input_serde.deserialize(body)
+                except Exception as e:
+                    raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
+                out = await fn(ctx, arg)
+            else:
+                out = await fn(ctx)
+            return handler.io.output_serde.serialize(out)
+    finally:
+        current_context.reset(token)

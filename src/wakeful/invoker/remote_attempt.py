@@ -29,6 +29,7 @@ from wakeful.journal.entries import (
     SignalNotification,
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
+from wakeful.journal.scopes import split_key
 from wakeful.protocol.journal import (
     CommandContext,
     ProtocolViolation,
@@ -75,10 +76,8 @@ def waiting_of(message: Any, version: int) -> Waiting:
         completions.update(message.waiting_completions)
         signals.update(message.waiting_signals)
         names.update(message.waiting_named_signals)
-    if names:
-        raise Unsupported("waiting on named signals is not supported by wakeful yet")
     signals.add(CANCEL_SIGNAL)
-    return Waiting(tuple(sorted(completions)), tuple(sorted(signals)), all_of)
+    return Waiting(tuple(sorted(completions)), tuple(sorted(signals)), all_of, tuple(sorted(names)))
 
 
 class RemoteAttempt:
@@ -115,7 +114,7 @@ class RemoteAttempt:
             id=self.invocation_id.to_bytes(),
             debug_id=str(self.invocation_id),
             known_entries=len(self.frames),
-            key=self.target.key or "",
+            key=split_key(self.target.key)[1] if self.target.key is not None else "",
             state_map=[
                 pb.StartMessage.StateEntry(key=k.encode(), value=v)
                 for k, v in (state or {}).items()
@@ -126,6 +125,10 @@ class RemoteAttempt:
             start.random_seed = random_seed(self.invocation_id)
         if self.version >= 7 and idempotency_key is not None:
             start.idempotency_key = idempotency_key
+        if self.version >= 7 and self.target.scope is not None:
+            start.scope = self.target.scope
+        if self.version >= 7 and self.target.limit_key is not None:
+            start.limit_key = self.target.limit_key
         return encode(M.START, start) + b"".join(self.frames)
 
     def take_pending(self) -> list[Entry]:

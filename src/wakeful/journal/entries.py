@@ -152,6 +152,8 @@ class CallCommand(msgspec.Struct, frozen=True, tag="call", array_like=True):
     invocation_id: bytes
     completion_id: int
     idempotency_key: str | None = None
+    scope: str | None = None  # `key` is then the scoped engine key (journal.scopes)
+    limit_key: str | None = None
 
 
 class OneWayCallCommand(msgspec.Struct, frozen=True, tag="send", array_like=True):
@@ -165,14 +167,18 @@ class OneWayCallCommand(msgspec.Struct, frozen=True, tag="send", array_like=True
     invocation_id: bytes
     invoke_at_ms: int | None = None
     idempotency_key: str | None = None
+    scope: str | None = None  # `key` is then the scoped engine key (journal.scopes)
+    limit_key: str | None = None
 
 
 class SendSignalCommand(msgspec.Struct, frozen=True, tag="sig", array_like=True):
-    """Deliver a signal to another invocation (index 1 = cancel it)."""
+    """Deliver a signal to another invocation: by index (1 = cancel it), or by `name` (then
+    `index` is 0), a named signal that its handler awaits with `ctx.signal(name)`."""
 
     invocation_id: bytes
     index: int
     result: Result
+    name: str | None = None
 
 
 class AttachInvocationCommand(msgspec.Struct, frozen=True, tag="att", array_like=True):
@@ -219,6 +225,7 @@ class SignalNotification(msgspec.Struct, frozen=True, tag="sn", array_like=True)
 
     index: int
     result: Result
+    name: str | None = None  # a named signal (`ctx.signal(name)`); `index` is then 0
 
 
 Command = (
@@ -276,8 +283,10 @@ def describe(entry: Entry) -> str:
             return f"Call({svc}/{key + '/' if key else ''}{h})"
         case OneWayCallCommand(service=svc, handler=h, key=key):
             return f"OneWayCall({svc}/{key + '/' if key else ''}{h})"
-        case SendSignalCommand(index=index):
-            return f"SendSignal(index={index})"
+        case SendSignalCommand(index=index, name=name):
+            return (
+                f"SendSignal(name={name!r})" if name is not None else f"SendSignal(index={index})"
+            )
         case AttachInvocationCommand():
             return "AttachInvocation"
         case GetPromiseCommand(name=name):
@@ -288,6 +297,6 @@ def describe(entry: Entry) -> str:
             return f"CompletePromise(name={name!r})"
         case CompletionNotification(completion_id=cid):
             return f"Completion(id={cid})"
-        case SignalNotification(index=index):
-            return f"Signal(index={index})"
+        case SignalNotification(index=index, name=name):
+            return f"Signal(name={name!r})" if name is not None else f"Signal(index={index})"
     raise TypeError(f"not a journal entry: {entry!r}")

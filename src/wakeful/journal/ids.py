@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple, NoReturn
 
 from wakeful.errors import InvalidIdError
+from wakeful.journal.scopes import scoped_key
 
 __all__ = [
     "BAD_FORMAT",
@@ -228,25 +229,32 @@ class InvocationId(NamedTuple):
 
     @classmethod
     def for_idempotency_key(
-        cls, service: str, handler: str, key: str | None, idempotency_key: str
+        cls,
+        service: str,
+        handler: str,
+        key: str | None,
+        idempotency_key: str,
+        scope: str | None = None,
     ) -> InvocationId:
         """The id of a request carrying an `idempotency-key` (same inputs, same id).
 
-        uuid = sha256("ik", service, [key,] handler, idempotency_key); partition key from the
-        object/workflow key, else from the idempotency key.
+        uuid = sha256("ik", [scope,] service, [key,] handler, idempotency_key); partition key
+        from the object/workflow key (with its scope), else from the idempotency key.
         """
+        scoped = [] if scope is None else [scope]
         if key is None:
-            parts = [service, handler, idempotency_key]
+            parts = [*scoped, service, handler, idempotency_key]
             pk = partition_key_for(idempotency_key)
         else:
-            parts = [service, key, handler, idempotency_key]
-            pk = partition_key_for(key)
+            parts = [*scoped, service, key, handler, idempotency_key]
+            pk = partition_key_for(scoped_key(scope, key))
         return cls.deterministic("ik", parts, pk)
 
     @classmethod
-    def for_workflow(cls, service: str, key: str) -> InvocationId:
-        """The id of a workflow's `run` for `key`: sha256("wf", service, key)."""
-        return cls.deterministic("wf", [service, key], partition_key_for(key))
+    def for_workflow(cls, service: str, key: str, scope: str | None = None) -> InvocationId:
+        """The id of a workflow's `run` for `key`: sha256("wf", [scope,] service, key)."""
+        parts = [service, key] if scope is None else [scope, service, key]
+        return cls.deterministic("wf", parts, partition_key_for(scoped_key(scope, key)))
 
 
 @functools.lru_cache(maxsize=4096)  # an id is printed several times while it is in flight

@@ -44,6 +44,7 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import InvocationId
+from wakeful.journal.scopes import check_limit_key, check_scope, scoped_key, split_key
 from wakeful.protocol.messages import MessageType, encode, pb
 
 __all__ = [
@@ -114,10 +115,16 @@ class CommandContext:
     completion_kinds: dict[int, MessageType] = field(default_factory=dict)
 
     def callee_id(
-        self, service: str, handler: str, key: str | None, idempotency_key: str | None
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        idempotency_key: str | None,
+        scope: str | None = None,
     ) -> InvocationId:
-        """The callee's id: the engine's derivation, as for in-process calls."""
-        target = Target(service, handler, key)
+        """The callee's id: the engine's derivation, as for in-process calls (`key` is the
+        engine's key, scoped when `scope` is set)."""
+        target = Target(service, handler, key, scope)
         workflow_run = key is not None and self.handler_kind(target) == HandlerKind.WORKFLOW
         return callee_id(
             self.invocation_id, self.command_index, target, idempotency_key, workflow_run
@@ -180,9 +187,9 @@ def _entries(type_: MessageType, msg: Any, ctx: CommandContext) -> list[Entry]:
         case M.CALL | M.ONE_WAY_CALL:
             return _call(type_, msg, ctx)
         case M.SEND_SIGNAL:
-            if msg.WhichOneof("signal_id") != "idx":
-                raise Unsupported("named signals are not supported by wakeful yet")
             target = _parse_id(msg.target_invocation_id)
+            if msg.WhichOneof("signal_id") == "name":
+                return [SendSignalCommand(target.to_bytes(), 0, result_of(msg), msg.name)]
             return [SendSignalCommand(target.to_bytes(), msg.idx, result_of(msg))]
         case M.ATTACH_INVOCATION:
             kinds[msg.result_completion_id] = M.ATTACH_INVOCATION_COMPLETION
@@ -200,11 +207,17 @@ def _entries(type_: MessageType, msg: Any, ctx: CommandContext) -> list[Entry]:
 
 
 def _call(type_: MessageType, msg: Any, ctx: CommandContext) -> list[Entry]:
-    if _opt(msg, "scope") or _opt(msg, "limit_key"):
-        raise Unsupported("scoped calls (scope, limit key) are not supported by wakeful yet")
-    key = msg.key or None
+    scope, limit_key = _opt(msg, "scope"), _opt(msg, "limit_key")
+    try:
+        if scope is not None:
+            check_scope(scope)
+        if limit_key is not None:
+            check_limit_key(limit_key, scope)
+    except ValueError as e:
+        raise ProtocolViolation(str(e)) from e
+    key = None if not msg.key else scoped_key(scope, msg.key)
     idem = _opt(msg, "idempotency_key")
-    callee = ctx.callee_id(msg.service_name, msg.handler_name, key, idem)
+    callee = ctx.callee_id(msg.service_name, msg.handler_name, key, idem, scope)
     id_notification = CompletionNotification(
         msg.invocation_id_notification_idx, Result(value=str(callee).encode())
     )
@@ -220,6 +233,8 @@ def _call(type_: MessageType, msg: Any, ctx: CommandContext) -> list[Entry]:
             callee.to_bytes(),
             msg.result_completion_id,
             idem,
+            scope,
+            limit_key,
         )
     else:
         command = OneWayCallCommand(
@@ -231,6 +246,8 @@ def _call(type_: MessageType, msg: Any, ctx: CommandContext) -> list[Entry]:
             callee.to_bytes(),
             msg.invoke_time or None,
             idem,
+            scope,
+            limit_key,
         )
     return [command, id_notification]
 
@@ -241,17 +258,29 @@ def _attach_target(msg: Any) -> InvocationId:
             return _parse_id(msg.invocation_id)
         case "workflow_target":
             wf = msg.workflow_target
-            return InvocationId.for_workflow(wf.workflow_name, wf.workflow_key)
+            return InvocationId.for_workflow(wf.workflow_name, wf.workflow_key, _opt(wf, "scope"))
         case "idempotent_request_target":
             t = msg.idempotent_request_target
             key = t.service_key if t.HasField("service_key") else None
             return InvocationId.for_idempotency_key(
-                t.service_name, t.handler_name, key, t.idempotency_key
+                t.service_name, t.handler_name, key, t.idempotency_key, _opt(t, "scope")
             )
     raise ProtocolViolation("attach without a target")
 
 
 # -- journal -> endpoint ------------------------------------------------------------------
+
+
+def _user_key(engine_key: str | None) -> str:
+    return "" if engine_key is None else split_key(engine_key)[1]
+
+
+def _set_flow_control(msg: Any, entry: CallCommand | OneWayCallCommand) -> None:
+    """The optional idempotency key, scope and limit key of a recorded call or send."""
+    for name in ("idempotency_key", "scope", "limit_key"):
+        value = getattr(entry, name)
+        if value is not None:
+            setattr(msg, name, value)
 
 
 def _value(data: bytes | None) -> Any:
@@ -281,6 +310,8 @@ def notification_frame(
     """The framed notification message for a journaled notification."""
     if isinstance(entry, SignalNotification):
         fields = _result_fields(entry.result, True)
+        if entry.name is not None:
+            return encode(M.SIGNAL, pb.Notification(signal_name=entry.name, **fields))
         return encode(M.SIGNAL, pb.Notification(signal_id=entry.index, **fields))
     kind = kinds.get(entry.completion_id, M.CALL_INVOCATION_ID_COMPLETION)
     if kind == M.CALL_INVOCATION_ID_COMPLETION:
@@ -347,12 +378,11 @@ def _command_frame(entry: Entry, kinds: dict[int, MessageType], id_notification:
                 handler_name=entry.handler,
                 parameter=entry.input,
                 headers=[pb.Header(key=k, value=v) for k, v in entry.headers],
-                key=entry.key or "",
+                key=_user_key(entry.key),
                 result_completion_id=entry.completion_id,
                 invocation_id_notification_idx=id_notification,
             )
-            if entry.idempotency_key is not None:
-                msg.idempotency_key = entry.idempotency_key
+            _set_flow_control(msg, entry)
             return encode(M.CALL, msg)
         case OneWayCallCommand():
             msg = pb.OneWayCallCommandMessage(
@@ -360,17 +390,17 @@ def _command_frame(entry: Entry, kinds: dict[int, MessageType], id_notification:
                 handler_name=entry.handler,
                 parameter=entry.input,
                 headers=[pb.Header(key=k, value=v) for k, v in entry.headers],
-                key=entry.key or "",
+                key=_user_key(entry.key),
                 invoke_time=entry.invoke_at_ms or 0,
                 invocation_id_notification_idx=id_notification,
             )
-            if entry.idempotency_key is not None:
-                msg.idempotency_key = entry.idempotency_key
+            _set_flow_control(msg, entry)
             return encode(M.ONE_WAY_CALL, msg)
-        case SendSignalCommand(invocation_id=target, index=index, result=result):
+        case SendSignalCommand(invocation_id=target, index=index, result=result, name=name):
+            by: dict[str, Any] = {"idx": index} if name is None else {"name": name}
             msg = pb.SendSignalCommandMessage(
                 target_invocation_id=str(InvocationId.from_bytes(target)),
-                idx=index,
+                **by,
                 **_result_fields(result, True),
             )
             return encode(M.SEND_SIGNAL, msg)

@@ -18,8 +18,10 @@ from wakeful.journal.entries import (
     Failure,
     Result,
     RunCommand,
+    SendSignalCommand,
 )
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
+from wakeful.journal.scopes import split_key
 from wakeful.observe import tracing
 from wakeful.sdk.calls import CallsMixin
 from wakeful.sdk.context import (
@@ -65,11 +67,14 @@ class AttemptContext(CallsMixin, Context):
         key: str = "",
         load_state: Callable[[], Awaitable[dict[str, bytes]]] | None = None,
         writes_state: bool = False,
+        *,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> None:
         self.pump = pump
         self.machine = machine = pump.machine
         self.invocation_id = invocation_id
-        self._key = key
+        self._key = split_key(key)[1]  # the engine's key carries the scope, the user's does not
         self._load_state = load_state
         self._writes_state = writes_state
         self._children: list[str] = []
@@ -84,6 +89,8 @@ class AttemptContext(CallsMixin, Context):
             attempt_headers=headers,
             body=machine.input.value,
             attempt_finished_event=self.attempt_finished,
+            scope=scope,
+            limit_key=limit_key,
             idempotency_key=idempotency_key,
         )
 
@@ -250,7 +257,49 @@ class AttemptContext(CallsMixin, Context):
         failure = Failure(failure_code, failure_message)
         self.machine.command(CompleteAwakeableCommand(name, Result(failure=failure)))
 
-    # -- calls, timers, cancellation: see _calls.py -----------------------------------
+    # -- named signals -----------------------------------------------------------------
+
+    def signal(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        type_hint: type[T] | None = None,
+    ) -> RestateDurableFuture[T]:
+        # No journal entry: a signal is this invocation's notification, addressed by name.
+        _check_signal_name(name)
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(type_hint)
+        return DurableFuture(self.pump, name, serde)
+
+    def resolve_signal(
+        self,
+        invocation_id: str,
+        name: str,
+        value: I,
+        serde: Serde[I] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+    ) -> None:
+        self._send_signal(invocation_id, name, Result(value=serde.serialize(value)))
+
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        failure = Failure(failure_code, failure_message)
+        self._send_signal(invocation_id, name, Result(failure=failure))
+
+    def _send_signal(self, invocation_id: str, name: str, result: Result) -> None:
+        _check_signal_name(name)
+        try:
+            target = InvocationId.parse(invocation_id)
+        except InvalidIdError as e:
+            raise TerminalError(f"bad invocation id {invocation_id!r}: {e}", 400) from e
+        self.machine.command(SendSignalCommand(target.to_bytes(), 0, result, name))
+
+    # -- calls, timers, cancellation: see calls.py -------------------------------------
+
+
+def _check_signal_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise TerminalError(f"bad signal name {name!r}: a non-empty string is needed", 400)
 
 
 def _check_awakeable_id(awakeable_id: str) -> None:

@@ -20,12 +20,14 @@ from wakeful.journal.entries import (
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
 from wakeful.journal.limits import latest_time_error
+from wakeful.journal.scopes import check_limit_key, check_scope, scoped_key
 from wakeful.observe import tracing
 from wakeful.sdk.context import (
     HandlerType,
     RestateDurableCallFuture,
     RestateDurableFuture,
     RestateDurableSleepFuture,
+    ScopedContext,
     SendHandle,
 )
 from wakeful.sdk.futures import (
@@ -34,6 +36,7 @@ from wakeful.sdk.futures import (
     DurableSendHandle,
     DurableSleepFuture,
 )
+from wakeful.sdk.scoped import AttemptScopedContext
 from wakeful.sdk.serde import BytesSerde, DefaultSerde, Serde
 from wakeful.sdk.service import handler_of
 from wakeful.vm.handles import completion_handle
@@ -70,11 +73,18 @@ class CallsMixin:
     # -- calls -------------------------------------------------------------------------
 
     def _callee_id(
-        self, service: str, handler: str, key: str | None, idem: str | None, workflow_run: bool
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        idem: str | None,
+        workflow_run: bool,
+        scope: str | None,
     ) -> InvocationId:
         # The engine's derivation, from this invocation and the call's position: the same on
         # every replay, and the id the engine invokes.
-        target = Target(service, handler, key)
+        engine_key = None if key is None else scoped_key(scope, key)
+        target = Target(service, handler, engine_key, scope)
         index = self.machine.next_command_index
         return callee_id(self.invocation_id, index, target, idem, workflow_run)
 
@@ -88,18 +98,23 @@ class CallsMixin:
         idempotency_key: str | None,
         headers: dict[str, str] | None,
         workflow_run: bool = False,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> DurableCallFuture[Any]:
-        callee = self._callee_id(service, handler, key, idempotency_key, workflow_run)
+        _check_flow_control(scope, limit_key)
+        callee = self._callee_id(service, handler, key, idempotency_key, workflow_run, scope)
         cid = self.machine.allocate_completion_id()
         command = CallCommand(
             service,
             handler,
-            key,
+            None if key is None else scoped_key(scope, key),
             body,
             list((headers or {}).items()),
             callee.to_bytes(),
             cid,
             idempotency_key,
+            scope,
+            limit_key,
         )
         recorded = self.machine.command(command)
         if isinstance(recorded, CallCommand):
@@ -122,20 +137,25 @@ class CallsMixin:
         idempotency_key: str | None,
         headers: dict[str, str] | None,
         workflow_run: bool = False,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
-        callee = self._callee_id(service, handler, key, idempotency_key, workflow_run)
+        _check_flow_control(scope, limit_key)
+        callee = self._callee_id(service, handler, key, idempotency_key, workflow_run, scope)
         invoke_at = None
         if send_delay is not None and send_delay.total_seconds() > 0:
             invoke_at = _time_after(self.clock.now_ms(), send_delay, "send_delay")
         command = OneWayCallCommand(
             service,
             handler,
-            key,
+            None if key is None else scoped_key(scope, key),
             body,
             list((headers or {}).items()),
             callee.to_bytes(),
             invoke_at,
             idempotency_key,
+            scope,
+            limit_key,
         )
         recorded = self.machine.command(command)
         if isinstance(recorded, OneWayCallCommand):
@@ -151,13 +171,15 @@ class CallsMixin:
         arg: I,
         idempotency_key: str | None,
         headers: dict[str, str] | None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> RestateDurableCallFuture[O]:
         h = handler_of(tpe)
         body = h.io.input_serde.serialize(arg)
         workflow_run = h.kind == "workflow"
         return self._call(
             h.service_name, h.name, key, body, h.io.output_serde, idempotency_key, headers,
-            workflow_run,
+            workflow_run, scope, limit_key,
         )  # fmt: skip
 
     def _typed_send(
@@ -168,13 +190,21 @@ class CallsMixin:
         send_delay: timedelta | None,
         idempotency_key: str | None,
         headers: dict[str, str] | None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
         h = handler_of(tpe)
         body = h.io.input_serde.serialize(arg)
         workflow_run = h.kind == "workflow"
         return self._send(
-            h.service_name, h.name, key, body, send_delay, idempotency_key, headers, workflow_run
-        )
+            h.service_name, h.name, key, body, send_delay, idempotency_key, headers, workflow_run,
+            scope, limit_key,
+        )  # fmt: skip
+
+    def scope(self, scope: str) -> ScopedContext:
+        """A context whose calls and sends target scope `scope`."""
+        _check_flow_control(scope, None)
+        return AttemptScopedContext(self, scope)
 
     def service_call(
         self,
@@ -251,9 +281,14 @@ class CallsMixin:
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> RestateDurableCallFuture[bytes]:
         """Call any handler by name with raw bytes; the result is raw bytes."""
-        return self._call(service, handler, key, arg, BytesSerde(), idempotency_key, headers)
+        return self._call(
+            service, handler, key, arg, BytesSerde(), idempotency_key, headers, False, scope,
+            limit_key,
+        )  # fmt: skip
 
     def generic_send(
         self,
@@ -264,9 +299,14 @@ class CallsMixin:
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
         """Send a one-way call to any handler by name with raw bytes."""
-        return self._send(service, handler, key, arg, send_delay, idempotency_key, headers)
+        return self._send(
+            service, handler, key, arg, send_delay, idempotency_key, headers, False, scope,
+            limit_key,
+        )  # fmt: skip
 
     # -- other invocations -------------------------------------------------------------
 
@@ -293,6 +333,17 @@ class CallsMixin:
         """Propagate a cancellation to the calls this invocation made."""
         for child in self._children:
             self.cancel_invocation(child)
+
+
+def _check_flow_control(scope: str | None, limit_key: str | None) -> None:
+    """A bad scope or limit key is the caller's bug: fail the invocation with a 400."""
+    try:
+        if scope is not None:
+            check_scope(scope)
+        if limit_key is not None:
+            check_limit_key(limit_key, scope)
+    except ValueError as e:
+        raise TerminalError(str(e), 400) from e
 
 
 def _time_after(now_ms: int, delta: timedelta, what: str) -> int:

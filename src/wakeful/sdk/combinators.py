@@ -48,25 +48,25 @@ async def gather(*futures: RestateDurableFuture[Any]) -> list[RestateDurableFutu
     return list(futures)
 
 
-async def select(**futures: RestateDurableFuture[Any]) -> list[Any]:
+async def select(**kws: RestateDurableFuture[Any]) -> list[Any]:
     """Wait for the first future to complete; return `[name, value]`.
 
     >>> match await select(approved=approval, timeout=ctx.sleep(timedelta(days=1))):
     ...     case ["approved", verdict]: ...
     ...     case ["timeout", _]: ...
     """
-    pump, found = _durable(list(futures.values()))
+    pump, found = _durable(list(kws.values()))
     await pump.wait_for([f.handle for f in found], Await.ANY)
     first = _completion_order(pump, found)[0]
-    name = next(n for n, f in futures.items() if f is first)
+    name = next(n for n, f in kws.items() if f is first)
     return [name, await first]
 
 
 async def wait_completed(
-    *futures: RestateDurableFuture[Any],
+    *args: RestateDurableFuture[Any],
 ) -> tuple[list[RestateDurableFuture[Any]], list[RestateDurableFuture[Any]]]:
     """Wait until at least one future completes; return `(done, pending)`."""
-    pump, found = _durable(futures)
+    pump, found = _durable(args)
     await pump.wait_for([f.handle for f in found], Await.ANY)
     done = _completion_order(pump, found)
     pending = [f for f in found if f not in done]

@@ -124,23 +124,30 @@ class KeyValueStore(abc.ABC):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> Awaitable[T | None]:
-        """The value stored under `name`, or None."""
+        """The value stored under `name`, or None (`entry_name` labels the journal entry)."""
 
     @abc.abstractmethod
-    def state_keys(self) -> Awaitable[list[str]]:
+    def state_keys(self, entry_name: str | None = None) -> Awaitable[list[str]]:
         """The names of all stored values."""
 
     @abc.abstractmethod
-    def set(self, name: str, value: T, serde: Serde[T] = DefaultSerde()) -> None:  # noqa: B008
+    def set(
+        self,
+        name: str,
+        value: T,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        entry_name: str | None = None,
+    ) -> None:
         """Store `value` under `name`."""
 
     @abc.abstractmethod
-    def clear(self, name: str) -> None:
+    def clear(self, name: str, entry_name: str | None = None) -> None:
         """Delete the value stored under `name`."""
 
     @abc.abstractmethod
-    def clear_all(self) -> None:
+    def clear_all(self, entry_name: str | None = None) -> None:
         """Delete all stored values."""
 
 
@@ -156,8 +163,86 @@ class SendHandle(abc.ABC):
         """Cancel the sent invocation."""
 
 
-class ScopedContext(abc.ABC):  # noqa: B024 - restate-sdk's name; methods come with scopes
-    """Calls and sends routed within a scope (flow control)."""
+class ScopedContext(abc.ABC):
+    """Calls and sends made within a scope (`ctx.scope("tenant-1")`).
+
+    A scope is part of the callee's identity: idempotency keys, workflow keys and virtual
+    object keys are distinct per scope. `limit_key` (`"a"` or `"a/b"`) labels the invocation
+    for concurrency limits; it is not part of the identity.
+    """
+
+    @abc.abstractmethod
+    def service_call(
+        self,
+        tpe: HandlerType[I, O],
+        arg: I,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
+        """Call a service handler within this scope."""
+
+    @abc.abstractmethod
+    def service_send(
+        self,
+        tpe: HandlerType[I, O],
+        arg: I,
+        send_delay: timedelta | None = None,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        """Send to a service handler within this scope."""
+
+    @abc.abstractmethod
+    def object_call(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
+        """Call a virtual object handler within this scope (the object is per scope)."""
+
+    @abc.abstractmethod
+    def object_send(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        send_delay: timedelta | None = None,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        """Send to a virtual object handler within this scope."""
+
+    @abc.abstractmethod
+    def workflow_call(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
+        """Call a workflow handler within this scope (the workflow is per scope)."""
+
+    @abc.abstractmethod
+    def workflow_send(
+        self,
+        tpe: HandlerType[I, O],
+        key: str,
+        arg: I,
+        send_delay: timedelta | None = None,
+        limit_key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        """Send to a workflow handler within this scope."""
 
 
 class Context(abc.ABC):
@@ -166,6 +251,43 @@ class Context(abc.ABC):
     @abc.abstractmethod
     def request(self) -> Request:
         """The request that started this invocation."""
+
+    @abc.abstractmethod
+    def scope(self, scope: str) -> ScopedContext:
+        """A context whose calls and sends go to the targets of scope `scope`.
+
+        >>> ctx.scope("tenant-1").workflow_send(onboard, key="alice", arg=info)
+        """
+
+    @abc.abstractmethod
+    def signal(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        type_hint: type[T] | None = None,
+    ) -> RestateDurableFuture[T]:
+        """A future of this invocation's signal `name`, resolved by whoever knows the
+        invocation id (`ctx.resolve_signal`, or the ingress). A signal that arrived before
+        this call is not lost: it waits in the journal.
+
+        >>> approved = await ctx.signal("approved", type_hint=bool)
+        """
+
+    @abc.abstractmethod
+    def resolve_signal(
+        self,
+        invocation_id: str,
+        name: str,
+        value: I,
+        serde: Serde[I] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+    ) -> None:
+        """Resolve signal `name` of invocation `invocation_id` with `value`."""
+
+    @abc.abstractmethod
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        """Reject signal `name` of invocation `invocation_id`: its awaiter gets a TerminalError."""
 
     @abc.abstractmethod
     def random(self) -> Random:
@@ -318,8 +440,10 @@ class Context(abc.ABC):
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> RestateDurableCallFuture[bytes]:
-        """Call any handler by name with raw bytes."""
+        """Call any handler by name with raw bytes (optionally within `scope`)."""
 
     @abc.abstractmethod
     def generic_send(
@@ -331,8 +455,10 @@ class Context(abc.ABC):
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
-        """Send a one-way call to any handler by name with raw bytes."""
+        """Send a one-way call to any handler by name with raw bytes (optionally within `scope`)."""
 
     @abc.abstractmethod
     def cancel_invocation(self, invocation_id: str) -> None:
@@ -369,11 +495,12 @@ class ObjectSharedContext(Context):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> Awaitable[T | None]:
         """The value stored under `name`, or None."""
 
     @abc.abstractmethod
-    def state_keys(self) -> Awaitable[list[str]]:
+    def state_keys(self, entry_name: str | None = None) -> Awaitable[list[str]]:
         """The names of all stored values."""
 
 

@@ -71,6 +71,8 @@ def _handler(handler: Handler) -> dict[str, Any]:
         }
     _put(out, "metadata", handler.metadata)
     _put(out, "inactivityTimeout", _ms(handler.inactivity_timeout))
+    _put(out, "abortTimeout", _ms(handler.abort_timeout))
+    _put(out, "journalRetention", _ms(handler.journal_retention))
     _put(out, "idempotencyRetention", _ms(handler.idempotency_retention))
     _put(out, "workflowCompletionRetention", _ms(handler.workflow_retention))
     _put(out, "ingressPrivate", handler.ingress_private)

@@ -16,7 +16,7 @@ __all__ = ["HandlerIO", "infer_handler_io"]
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-@dataclass(frozen=True)
+@dataclass
 class HandlerIO:
     """How a handler's input and output travel on the wire.
 

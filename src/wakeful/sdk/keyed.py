@@ -7,22 +7,63 @@ key; workflows run `run` once per key and share durable promises between their h
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from wakeful.sdk.retry_policy import InvocationRetryPolicy
 from wakeful.sdk.serde import DefaultSerde, Serde
-from wakeful.sdk.service import ContextManagers, ServiceKind, _ServiceBase
+from wakeful.sdk.service import (
+    ContextManagers,
+    ServiceKind,
+    _ServiceBase,
+    check_state_preload_options,
+)
 
 __all__ = ["VirtualObject", "Workflow"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@dataclass(frozen=True, slots=True)
+class _Extra:
+    """Handler options passed through `Workflow._decorator` unchanged."""
+
+    abort_timeout: timedelta | None
+    journal_retention: timedelta | None
+    idempotency_retention: timedelta | None
+    enable_lazy_state: bool | None
+    state_preload: bool | list[str] | None
+    context_managers: ContextManagers | None
+
+
 class VirtualObject(_ServiceBase):
     """A keyed service whose exclusive handlers run one at a time per key, with durable state."""
 
     kind: ServiceKind = "object"
+
+    def __init__(
+        self,
+        name: str,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: ContextManagers | None = None,
+    ) -> None:
+        super().__init__(
+            name, description, metadata, inactivity_timeout, abort_timeout, journal_retention,
+            idempotency_retention, ingress_private, invocation_retry_policy,
+            invocation_context_managers,
+        )  # fmt: skip
+        check_state_preload_options(state_preload, enable_lazy_state)
+        self.enable_lazy_state, self.state_preload = enable_lazy_state, state_preload
 
     def handler(
         self,
@@ -37,6 +78,8 @@ class VirtualObject(_ServiceBase):
         abort_timeout: timedelta | None = None,
         journal_retention: timedelta | None = None,
         idempotency_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: ContextManagers | None = None,
@@ -57,6 +100,11 @@ class VirtualObject(_ServiceBase):
                 idempotency_retention=idempotency_retention,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
+                abort_timeout=abort_timeout,
+                journal_retention=journal_retention,
+                enable_lazy_state=enable_lazy_state,
+                state_preload=state_preload,
+                context_managers=invocation_context_managers,
             )
 
         return decorate
@@ -76,10 +124,13 @@ class Workflow(_ServiceBase):
         abort_timeout: timedelta | None = None,
         journal_retention: timedelta | None = None,
         idempotency_retention: timedelta | None = None,
-        workflow_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: ContextManagers | None = None,
+        *,
+        workflow_retention: timedelta | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -93,6 +144,9 @@ class Workflow(_ServiceBase):
             invocation_retry_policy,
             invocation_context_managers,
         )
+        check_state_preload_options(state_preload, enable_lazy_state)
+        self.enable_lazy_state, self.state_preload = enable_lazy_state, state_preload
+        # wakeful's own service-level default (restate-sdk sets it per run handler only)
         self.workflow_retention = workflow_retention
 
     def main(
@@ -107,6 +161,8 @@ class Workflow(_ServiceBase):
         abort_timeout: timedelta | None = None,
         journal_retention: timedelta | None = None,
         workflow_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: ContextManagers | None = None,
@@ -115,6 +171,8 @@ class Workflow(_ServiceBase):
         return self._decorator(
             name, "workflow", accept, content_type, input_serde, output_serde, metadata,
             inactivity_timeout, ingress_private, invocation_retry_policy, workflow_retention,
+            _Extra(abort_timeout, journal_retention, None, enable_lazy_state, state_preload,
+                   invocation_context_managers),
         )  # fmt: skip
 
     def handler(
@@ -129,6 +187,8 @@ class Workflow(_ServiceBase):
         abort_timeout: timedelta | None = None,
         journal_retention: timedelta | None = None,
         idempotency_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: ContextManagers | None = None,
@@ -137,6 +197,8 @@ class Workflow(_ServiceBase):
         return self._decorator(
             name, "shared", accept, content_type, input_serde, output_serde, metadata,
             inactivity_timeout, ingress_private, invocation_retry_policy, None,
+            _Extra(abort_timeout, journal_retention, idempotency_retention, enable_lazy_state,
+                   state_preload, invocation_context_managers),
         )  # fmt: skip
 
     def _decorator(
@@ -152,6 +214,7 @@ class Workflow(_ServiceBase):
         ingress_private: bool | None,
         invocation_retry_policy: InvocationRetryPolicy | None,
         workflow_retention: timedelta | None,
+        extra: _Extra,
     ) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
             return self._register(
@@ -164,10 +227,15 @@ class Workflow(_ServiceBase):
                 output_serde=output_serde,
                 metadata=metadata,
                 inactivity_timeout=inactivity_timeout,
-                idempotency_retention=None,
+                idempotency_retention=extra.idempotency_retention,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
                 workflow_retention=workflow_retention,
+                abort_timeout=extra.abort_timeout,
+                journal_retention=extra.journal_retention,
+                enable_lazy_state=extra.enable_lazy_state,
+                state_preload=extra.state_preload,
+                context_managers=extra.context_managers,
             )
 
         return decorate

@@ -75,8 +75,12 @@ class _KeyedMixin:
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> Awaitable[T | None]:
-        """The value stored under `name`, or None (recorded, so a replay reads the same)."""
+        """The value stored under `name`, or None (recorded, so a replay reads the same).
+
+        `entry_name` (a label for the journal entry in Restate's UI) is accepted and not kept.
+        """
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
 
@@ -93,7 +97,7 @@ class _KeyedMixin:
             return Ready(decode(taken))
         return _SlotRead(state.read_later(taken), taken, self.machine, decode)
 
-    def state_keys(self) -> Awaitable[list[str]]:
+    def state_keys(self, entry_name: str | None = None) -> Awaitable[list[str]]:
         """The names of all stored values."""
 
         def decode(entry: Entry) -> list[str]:
@@ -112,20 +116,26 @@ class _KeyedMixin:
         if not self._writes_state:
             raise TypeError(f"ctx.{operation} is not available in a shared handler (read-only)")
 
-    def set(self, name: str, value: T, serde: Serde[T] = DefaultSerde()) -> None:  # noqa: B008
+    def set(
+        self,
+        name: str,
+        value: T,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
+        entry_name: str | None = None,
+    ) -> None:
         """Store `value` under `name`."""
         self._check_writable("set")
         data = serde.serialize(value)
         self.machine.command(SetStateCommand(name, data))
         self._key_state.write(name, data)
 
-    def clear(self, name: str) -> None:
+    def clear(self, name: str, entry_name: str | None = None) -> None:
         """Delete the value stored under `name`."""
         self._check_writable("clear")
         self.machine.command(ClearStateCommand(name))
         self._key_state.write(name, None)
 
-    def clear_all(self) -> None:
+    def clear_all(self, entry_name: str | None = None) -> None:
         """Delete every stored value of this key."""
         self._check_writable("clear_all")
         self.machine.command(ClearAllStateCommand())

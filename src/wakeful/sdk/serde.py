@@ -40,10 +40,10 @@ M = TypeVar("M", bound="BaseModel")
 _NONE_TYPE = type(None)
 
 
-def is_pydantic(hint: object) -> bool:
-    """Whether `hint` is a pydantic model class (False when pydantic was never imported)."""
+def is_pydantic(annotation: object) -> bool:
+    """Whether `annotation` is a pydantic model class (False when pydantic was never imported)."""
     base = getattr(sys.modules.get("pydantic"), "BaseModel", None)
-    return base is not None and isinstance(hint, type) and issubclass(hint, base)
+    return base is not None and isinstance(annotation, type) and issubclass(annotation, base)
 
 
 def _is_struct(hint: object) -> bool:

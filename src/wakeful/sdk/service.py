@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -12,9 +13,17 @@ from wakeful.sdk.handler_io import HandlerIO, infer_handler_io
 from wakeful.sdk.retry_policy import InvocationRetryPolicy
 from wakeful.sdk.serde import DefaultSerde, Serde
 
-__all__ = ["Handler", "Service", "ServiceKind", "handler_of"]
+__all__ = [
+    "Handler",
+    "Service",
+    "ServiceKind",
+    "ServiceTag",
+    "check_state_preload_options",
+    "handler_of",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 ServiceKind = Literal["service", "object", "workflow"]
 HandlerKind = Literal["exclusive", "shared", "workflow"] | None
 ContextManagers = list[Callable[[], AbstractAsyncContextManager[None]]]
@@ -23,27 +32,78 @@ _HANDLER_ATTRIBUTE = "__wakeful_handler__"
 
 
 @dataclass(frozen=True, slots=True)
-class Handler:
-    """One handler of a service, with everything the runtime needs to call it."""
+class ServiceTag:
+    """Which service a handler belongs to (restate-sdk's `restate.handler.ServiceTag`)."""
 
-    service_name: str
-    service_kind: ServiceKind
+    kind: ServiceKind
+    name: str
+    description: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """One handler of a service, with everything the runtime needs to call it.
+
+    The fields are restate-sdk's `restate.handler.Handler`'s; service-level options are already
+    merged into the handler's (the handler's own value wins).
+    """
+
+    service_tag: ServiceTag
+    handler_io: HandlerIO
+    kind: HandlerKind
     name: str
     fn: Callable[..., Any]
-    io: HandlerIO
     arity: int
-    kind: HandlerKind = None
-    inactivity_timeout: timedelta | None = None
-    retry_policy: InvocationRetryPolicy | None = None
-    idempotency_retention: timedelta | None = None
-    ingress_private: bool | None = None
+    description: str | None = None
     metadata: dict[str, str] | None = None
+    inactivity_timeout: timedelta | None = None
+    abort_timeout: timedelta | None = None
+    journal_retention: timedelta | None = None
+    idempotency_retention: timedelta | None = None
     workflow_retention: timedelta | None = None
+    enable_lazy_state: bool | None = None
+    state_preload: bool | list[str] | None = None
+    ingress_private: bool | None = None
+    invocation_retry_policy: InvocationRetryPolicy | None = None
+    context_managers: ContextManagers | None = None
+    explicit_recovery: bool = False
+
+    @property
+    def service_name(self) -> str:
+        """The name of the handler's service."""
+        return self.service_tag.name
+
+    @property
+    def service_kind(self) -> ServiceKind:
+        """service, object or workflow."""
+        return self.service_tag.kind
+
+    @property
+    def io(self) -> HandlerIO:
+        """How the handler's input and output travel (`handler_io`)."""
+        return self.handler_io
+
+    @property
+    def retry_policy(self) -> InvocationRetryPolicy | None:
+        """The invocation retry policy (`invocation_retry_policy`)."""
+        return self.invocation_retry_policy
 
     @property
     def label(self) -> str:
         """`Service/handler`, as used in logs and errors."""
         return f"{self.service_name}/{self.name}"
+
+
+def check_state_preload_options(
+    state_preload: bool | list[str] | None, enable_lazy_state: bool | None
+) -> None:
+    """Refuse `state_preload` together with its deprecated spelling `enable_lazy_state`."""
+    if state_preload is not None and enable_lazy_state is not None:
+        raise ValueError(
+            "Cannot set both 'state_preload' and the deprecated 'enable_lazy_state'; "
+            "use only 'state_preload'."
+        )
 
 
 def handler_of(fn: Callable[..., Any]) -> Handler:
@@ -58,6 +118,7 @@ class _ServiceBase:
     """What services, virtual objects and workflows share."""
 
     kind: ServiceKind = "service"
+    handlers: dict[str, Handler]
 
     def __init__(
         self,
@@ -84,6 +145,8 @@ class _ServiceBase:
         self.ingress_private = ingress_private
         self.invocation_retry_policy = invocation_retry_policy
         self.context_managers = invocation_context_managers
+        self.enable_lazy_state: bool | None = None
+        self.state_preload: bool | list[str] | None = None
         self.handlers: dict[str, Handler] = {}
 
     @property
@@ -107,6 +170,11 @@ class _ServiceBase:
         ingress_private: bool | None,
         invocation_retry_policy: InvocationRetryPolicy | None,
         workflow_retention: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
+        context_managers: ContextManagers | None = None,
     ) -> F:
         io, arity = infer_handler_io(
             fn,
@@ -118,22 +186,30 @@ class _ServiceBase:
         handler_name = name or fn.__name__
         if handler_name in self.handlers:
             raise ValueError(f"handler {handler_name!r} is defined twice in {self.name}")
+        check_state_preload_options(state_preload, enable_lazy_state)
+        if state_preload is None and enable_lazy_state is None:
+            state_preload, enable_lazy_state = self.state_preload, self.enable_lazy_state
         handler = Handler(
-            service_name=self.name,
-            service_kind=self.kind,
+            service_tag=ServiceTag(self.kind, self.name, self.description, self.metadata),
+            handler_io=io,
+            kind=kind,
             name=handler_name,
             fn=fn,
-            io=io,
             arity=arity,
-            kind=kind,
-            inactivity_timeout=inactivity_timeout or self.inactivity_timeout,
-            retry_policy=invocation_retry_policy or self.invocation_retry_policy,
-            idempotency_retention=idempotency_retention or self.idempotency_retention,
-            ingress_private=ingress_private
-            if ingress_private is not None
-            else self.ingress_private,
+            description=inspect.getdoc(fn),
             metadata=metadata,
-            workflow_retention=workflow_retention or getattr(self, "workflow_retention", None),
+            inactivity_timeout=_first(inactivity_timeout, self.inactivity_timeout),
+            abort_timeout=_first(abort_timeout, self.abort_timeout),
+            journal_retention=_first(journal_retention, self.journal_retention),
+            idempotency_retention=_first(idempotency_retention, self.idempotency_retention),
+            workflow_retention=_first(
+                workflow_retention, getattr(self, "workflow_retention", None)
+            ),
+            enable_lazy_state=enable_lazy_state,
+            state_preload=state_preload,
+            ingress_private=_first(ingress_private, self.ingress_private),
+            invocation_retry_policy=_first(invocation_retry_policy, self.invocation_retry_policy),
+            context_managers=[*(self.context_managers or []), *(context_managers or [])] or None,
         )
         self.handlers[handler_name] = handler
         setattr(fn, _HANDLER_ATTRIBUTE, handler)
@@ -183,6 +259,14 @@ class Service(_ServiceBase):
                 idempotency_retention=idempotency_retention,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
+                abort_timeout=abort_timeout,
+                journal_retention=journal_retention,
+                context_managers=invocation_context_managers,
             )
 
         return decorate
+
+
+def _first(own: T | None, inherited: T | None) -> T | None:
+    """The handler's own option, else the service's."""
+    return own if own is not None else inherited

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 __all__ = [
     "ConnectError",
+    "Connection",
     "JournalValueCodec",
     "JournalValueCodecProvider",
     "connect",
@@ -37,6 +38,36 @@ JournalValueCodecProvider = Callable[[], Awaitable[JournalValueCodec]]
 
 class ConnectError(Exception):
     """A reverse connection to a Restate server failed."""
+
+
+class Connection:
+    """restate-sdk's reverse (tunnel) connection to a Restate server."""
+
+    def __init__(self, engine: Any, options: Any, info: Any) -> None:
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    @property
+    def name(self) -> str:
+        """The tunnel's name."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    @property
+    def registration_identifier(self) -> str:
+        """The identifier to register the deployment with."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    @property
+    def info(self) -> Any:
+        """The tunnel's details."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    async def wait(self) -> None:
+        """Wait until the tunnel closes."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
+
+    async def shutdown(self, grace: float = 0.0) -> None:
+        """Close the tunnel."""
+        _unsupported("Connection", "run the app in-process with `wakeful serve module:app`")
 
 
 def _unsupported(feature: str, instead: str) -> NoReturn:

@@ -300,6 +300,8 @@ def _summary(iid: InvocationId, inv: Invocation) -> dict[str, Any]:
     return {
         "id": str(iid),
         "target": str(inv.target),
+        "scope": inv.target.scope,
+        "limit_key": inv.target.limit_key,
         "status": inv.status.label,
         "created_at_ms": inv.created_at_ms,
         "modified_at_ms": inv.modified_at_ms,

@@ -18,18 +18,31 @@ import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
-from wakeful.engine.events import Attach, Invoke, InvokeOutcome, LookupOutcome
+from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.model import HandlerKind, Status, Target
+from wakeful.engine.waits import SignalOutcome
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
 from wakeful.journal.limits import latest_time_error
+from wakeful.journal.scopes import (
+    SCOPE_SEPARATOR,
+    check_limit_key,
+    check_scope,
+    scoped_key,
+    split_key,
+)
 from wakeful.links import LinkSigner
 from wakeful.observe import tracing
 from wakeful.partition.leader import Finished
 from wakeful.registry import IN_PROCESS, HandlerRecord
 from wakeful.server.auth import check_bearer
-from wakeful.server.completions import complete_awakeable, parse_awakeable, send_completion
+from wakeful.server.completions import (
+    Completed,
+    complete_awakeable,
+    parse_awakeable,
+    send_completion,
+)
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
     HttpError,
@@ -59,6 +72,7 @@ MAX_IDEMPOTENCY_KEY = 1024  # characters; the key is hashed into the id and stor
 DISCONNECT_CHECK_AFTER_S = 5.0
 
 _NOT_FORWARDED = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})
+_BAD_SIGNAL_PATH = "bad path, expected /restate/invocation/:id/signals/:name/resolve or .../reject"
 _BAD_SERVICE_PATH = (
     "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler"
 )
@@ -139,6 +153,12 @@ class IngressApp:
             await self._complete_awakeable(parts[1], parts[2], scope, receive, send)
         elif verb == "links" and len(parts) == 2 and self.links is not None:
             await self.links.handle(parts[1], method, scope, receive, send)
+        elif verb == "invocation" and len(parts) == 5 and parts[2] == "signals":
+            if parts[4] not in ("resolve", "reject"):
+                raise HttpError(400, _BAD_SIGNAL_PATH)
+            if method != "POST":
+                raise _method_not_allowed()
+            await self._complete_signal(parts[1], parts[3], parts[4], scope, receive, send)
         elif verb == "invocation":
             if method != "GET":
                 raise _method_not_allowed()
@@ -150,6 +170,13 @@ class IngressApp:
         elif verb in ("call", "send") and len(parts) >= 3:
             service_parts = parts[1:] + (["send"] if verb == "send" else [])
             await self._service(service_parts, method, scope, receive, send)
+        elif verb == "scope" and len(parts) >= 5 and parts[2] in ("call", "send"):
+            try:
+                flow_scope = check_scope(parts[1])
+            except ValueError as e:
+                raise HttpError(400, f"bad scope value: {e}") from e
+            service_parts = parts[3:] + (["send"] if parts[2] == "send" else [])
+            await self._service(service_parts, method, scope, receive, send, flow_scope)
         elif verb == "workflow":
             if len(parts) != 4 or parts[3] not in ("attach", "output"):
                 raise HttpError(
@@ -196,6 +223,37 @@ class IngressApp:
         finally:
             observer.end_span(span)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        await send_completion(send, done, query.get("strict", [""])[0] == "true")
+
+    async def _complete_signal(
+        self, invocation_id: str, name: str, action: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Resolve (body = the value) or reject (text body = the message, `?code=`, default 500)
+        the named signal `name` of an invocation: wakeful's path, Restate has none. The rules
+        and answers are the awakeables' (completion token, `x-wakeful-completion`,
+        `?strict=true`); the first completion of a name wins."""
+        if self.completion_token is not None:
+            check_bearer(scope, self.completion_token, "completing signals by invocation id")
+        iid = _parse_invocation_id(invocation_id)
+        if not name:
+            raise HttpError(400, "the signal name must not be empty")
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        code = 500
+        if action == "reject" and "code" in query:
+            try:
+                code = int(query["code"][0])
+            except ValueError as e:
+                raise HttpError(400, "bad code query parameter, must be an integer") from e
+            if not 100 <= code <= 999:
+                raise HttpError(400, "bad code query parameter, must be within 100..999")
+        body = await read_body(receive, self.body_limit)
+        if action == "resolve":
+            result = Result(value=body)
+        else:
+            result = Result(failure=Failure(code, body.decode("utf-8", errors="replace")))
+        outcome = await self.router.submit(DeliverSignal(iid, 0, result, self.clock.now_ms(), name))
+        assert isinstance(outcome, SignalOutcome)
+        done = Completed(f"{iid}/signals/{name}", outcome.delivery, outcome.completed_at_ms)
         await send_completion(send, done, query.get("strict", [""])[0] == "true")
 
     async def _invocation_result(self, parts: list[str], receive: Receive, send: Send) -> None:
@@ -269,7 +327,13 @@ class IngressApp:
     # -- service calls ------------------------------------------------------------------
 
     async def _service(
-        self, parts: list[str], method: str, scope: Scope, receive: Receive, send: Send
+        self,
+        parts: list[str],
+        method: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        flow_scope: str | None = None,
     ) -> None:
         service = self.registry.service(parts[0])
         if service is None:
@@ -304,7 +368,11 @@ class IngressApp:
         body = await read_body(receive, self.body_limit)
         self._validate_input(handler, headers, body)
         idempotency_key = headers.get("idempotency-key")
-        target = Target(service.name, handler.name, key)
+        limit_key = _limit_key(scope, headers, flow_scope)
+        if key is not None and key.startswith(SCOPE_SEPARATOR):
+            raise HttpError(400, "bad key: it must not start with the unit separator (0x1f)")
+        engine_key = None if key is None else scoped_key(flow_scope, key)
+        target = Target(service.name, handler.name, engine_key, flow_scope, limit_key)
         iid = _invocation_id(target, kind, idempotency_key)
         forwarded = [(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED]
         forwarded.append(("x-restate-ingress-path", raw_path_of(scope)))
@@ -389,7 +457,24 @@ def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:
     return now_ms + delay_ms if delay_ms > 0 else None
 
 
+def _limit_key(scope: Scope, headers: dict[str, str], flow_scope: str | None) -> str | None:
+    """The limit key of a request (`x-restate-limit-key` or `?limit-key=`), checked."""
+    found = headers.get("x-restate-limit-key")
+    if found is None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        found = next((v[0] for k, v in query.items() if k.lower() == "limit-key"), None)
+    if found is None:
+        return None
+    if flow_scope is None:
+        raise HttpError(400, "limit-key requires a scope to be set")
+    try:
+        return check_limit_key(found, flow_scope)
+    except ValueError as e:
+        raise HttpError(400, f"invalid limit-key: {e}") from e
+
+
 def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | None) -> InvocationId:
+    user_key = None if target.key is None else split_key(target.key)[1]
     if kind == HandlerKind.WORKFLOW:
         if idempotency_key is not None:
             raise HttpError(
@@ -397,8 +482,8 @@ def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | Non
                 "cannot use the idempotency key with workflow handlers. The handler invocation "
                 "will already be idempotent by the workflow key itself.",
             )
-        assert target.key is not None
-        return InvocationId.for_workflow(target.service, target.key)
+        assert user_key is not None
+        return InvocationId.for_workflow(target.service, user_key, target.scope)
     if idempotency_key is not None:
         if not idempotency_key:
             raise HttpError(400, "the idempotency-key header must not be empty")
@@ -409,7 +494,7 @@ def _invocation_id(target: Target, kind: HandlerKind, idempotency_key: str | Non
                 f"the limit is {MAX_IDEMPOTENCY_KEY}",
             )
         return InvocationId.for_idempotency_key(
-            target.service, target.handler, target.key, idempotency_key
+            target.service, target.handler, user_key, idempotency_key, target.scope
         )
     if target.key is not None:
         return InvocationId.random(partition_key_for(target.key))

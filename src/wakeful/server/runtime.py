@@ -154,9 +154,13 @@ class Runtime:
         default = int(self.settings.completion_retention.total_seconds() * 1000)
         if handler is None:
             return default
-        if kind == HandlerKind.WORKFLOW:
-            return _or(handler.workflow_retention_ms, default)
-        return _or(handler.idempotency_retention_ms, default)
+        workflow = kind == HandlerKind.WORKFLOW
+        kept = handler.workflow_retention_ms if workflow else handler.idempotency_retention_ms
+        retention = _or(kept, default)
+        # The journal stays with the invocation: keep it for journal_retention when longer.
+        if handler.journal_retention_ms is not None:
+            retention = max(retention, handler.journal_retention_ms)
+        return retention
 
     # -- lifecycle ----------------------------------------------------------------------
 

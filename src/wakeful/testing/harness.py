@@ -40,7 +40,7 @@ class HarnessEnvironment:
 async def create_test_harness(
     app: App,
     follow_logs: bool = False,
-    restate_image: str = "",
+    restate_image: str = "docker.io/restatedev/restate:latest",  # restate-sdk's; unused
     always_replay: bool = False,
     disable_retries: bool = False,
     journal_value_codec: Any = None,
@@ -166,7 +166,7 @@ class RestateTestHarness:
 def test_harness(
     app: App,
     follow_logs: bool = False,
-    restate_image: str = "",
+    restate_image: str = "docker.io/restatedev/restate:latest",  # restate-sdk's; unused
     always_replay: bool = False,
     disable_retries: bool = False,
     *,

@@ -2,8 +2,8 @@
 
 A handle names one notification of the current invocation: a completion (by the completion id
 its command allocated) or a signal (by its index). Completion ids map to positive integers,
-signal indexes to negative ones, so one dict of results serves both. Named signals, when they
-come, map to their name (a `str`): the `Handle` type already allows it.
+signal indexes to negative ones, and named signals (`ctx.signal(name)`) to their name, so one
+dict of results serves all three.
 """
 
 from __future__ import annotations
@@ -39,4 +39,6 @@ def handle_of(notification: Notification) -> Handle:
     """The handle a notification completes."""
     if isinstance(notification, CompletionNotification):
         return notification.completion_id
+    if notification.name is not None:
+        return notification.name
     return -notification.index

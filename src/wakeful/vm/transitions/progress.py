@@ -74,8 +74,6 @@ class ProgressTransitions(NotificationTransitions):
     def _suspend(self, handles: list[Handle], mode: Await) -> None:
         if mode is Await.ALL:  # wake only once the last missing one arrives
             handles = [h for h in handles if h not in self.results]
-        # Named signals (str handles) have no place in `Waiting` yet: the engine records
-        # completion ids and signal indexes only.
         ints = [h for h in handles if isinstance(h, int)]
         signals = {-h for h in ints if h < 0}
         if not self.cancelled:
@@ -84,5 +82,6 @@ class ProgressTransitions(NotificationTransitions):
             completion_ids=tuple(sorted(h for h in ints if h > 0)),
             signal_indexes=tuple(sorted(signals)),
             all_of=mode is Await.ALL,
+            signal_names=tuple(sorted({h for h in handles if isinstance(h, str)})),  # ctx.signal
         )
         self.state = State.CLOSED

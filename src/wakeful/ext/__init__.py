@@ -1,0 +1,1 @@
+"""Extensions (as restate-sdk's `restate.ext`)."""
