@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from wakeful.engine.events import Attach, PurgeExpired, StartInboxed, TimerFired
+from wakeful.engine.events import Attach, CompletePromise, PurgeExpired, StartInboxed, TimerFired
 from wakeful.engine.model import Timer, TimerKind
+from wakeful.journal.entries import Result
 from wakeful.journal.ids import InvocationId, partition_key_for
 from wakeful.partition.router import Router, partition_key_of, partition_of
 
@@ -28,6 +29,8 @@ def test_an_object_key_and_its_invocations_share_a_partition() -> None:
     iid = InvocationId.for_workflow("Signup", "user-7")
     timer = Timer(0, iid, TimerKind.SLEEP, 1)
     assert partition_key_of(StartInboxed("Signup", "user-7", 0)) == partition_key_for("user-7")
+    promise = CompletePromise("Signup", "user-7", "approval", Result(value=b"1"), 0)
+    assert partition_key_of(promise) == partition_key_for("user-7")
     assert partition_key_of(Attach(iid)) == iid.partition_key == partition_key_for("user-7")
     assert partition_key_of(TimerFired(timer, 0)) == iid.partition_key
     assert partition_key_of(PurgeExpired([iid], 0)) == iid.partition_key
