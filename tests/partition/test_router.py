@@ -29,11 +29,11 @@ def test_an_object_key_and_its_invocations_share_a_partition() -> None:
     iid = InvocationId.for_workflow("Signup", "user-7")
     timer = Timer(0, iid, TimerKind.SLEEP, 1)
     assert partition_key_of(StartInboxed("Signup", "user-7", 0)) == partition_key_for("user-7")
-    promise = CompletePromise("Signup", "user-7", "approval", Result(value=b"1"), 0)
-    assert partition_key_of(promise) == partition_key_for("user-7")
     assert partition_key_of(Attach(iid)) == iid.partition_key == partition_key_for("user-7")
     assert partition_key_of(TimerFired(timer, 0)) == iid.partition_key
     assert partition_key_of(PurgeExpired([iid], 0)) == iid.partition_key
+    completed = CompletePromise("Signup", "user-7", "approved", Result(value=b"true"), 0)
+    assert partition_key_of(completed) == iid.partition_key  # a promise lives with its workflow
 
 
 class _Recorder:
