@@ -36,7 +36,7 @@ def partition_of(partition_key: int, partitions: int) -> int:
 def partition_key_of(event: Event) -> int:
     """The partition key of the invocation (or object key) an event is about."""
     match event:
-        case StartInboxed(key=key):
+        case StartInboxed(key=key) | CompletePromise(key=key):  # a workflow's promises
             return partition_key_for(key)
         case CompletePromise(key=key):  # a promise lives with its workflow's key
             return partition_key_for(key)
