@@ -38,8 +38,6 @@ def partition_key_of(event: Event) -> int:
     match event:
         case StartInboxed(key=key) | CompletePromise(key=key):  # a workflow's promises
             return partition_key_for(key)
-        case CompletePromise(key=key):  # a promise lives with its workflow's key
-            return partition_key_for(key)
         case TimerFired(timer=timer):
             return timer.invocation_id.partition_key
         case PurgeExpired(invocation_ids=ids):  # a partition's purge loop: ids of its own
