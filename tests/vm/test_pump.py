@@ -67,6 +67,7 @@ async def test_inactivity_timeout_suspends_and_latches() -> None:
     for, and the machine stays suspended."""
     ctx = acknowledged_context(timeout=0.05)
     _, future = ctx.awakeable(type_hint=str)
+    ctx.pump.flush()
     with pytest.raises(SuspendedException):
         await asyncio.wait_for(future, 2)
     machine = ctx.machine
