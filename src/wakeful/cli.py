@@ -249,6 +249,19 @@ def list_awakeables(status: str, service: str | None, limit: int, admin: str) ->
     _list_waits("awakeables", status, service, limit, admin)
 
 
+@awakeables.command("link")
+@click.argument("awakeable_id")
+@click.option("--expires", default="3d", show_default=True, help="How long the link works.")
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def link_awakeable(awakeable_id: str, expires: str, admin: str) -> None:
+    """Print a signed completion link for AWAKEABLE_ID (or a promise `Workflow/key/name`)."""
+    if "/" in awakeable_id:
+        url = f"{admin}/promises/{awakeable_id}/links"
+    else:
+        url = f"{admin}/awakeables/{awakeable_id}/links"
+    click.echo(_request("POST", url, json={"expires_in": expires}).json()["url"])
+
+
 @main.group()
 def promises() -> None:
     """List awaited workflow promises."""
