@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,12 @@ def main() -> None:
     show_default=True,
     help="How long a waiting handler stays in memory before it suspends (0 = at once).",
 )
+@click.option(
+    "--blocked-loop-threshold",
+    default="2s",
+    show_default=True,
+    help="Log the handler that blocks the event loop longer than this (0 = never check).",
+)
 @click.option("--retention", default="24h", show_default=True, help="Completed results kept.")
 @click.option("--retry-initial-interval", default="500ms", show_default=True)
 @click.option("--retry-factor", default=2.0, show_default=True)
@@ -142,6 +149,7 @@ def serve(
     port: int,
     admin_port: int,
     inactivity_timeout: str,
+    blocked_loop_threshold: str,
     retention: str,
     retry_initial_interval: str,
     retry_factor: float,
@@ -163,6 +171,7 @@ def serve(
     """
     # Imported here so that the other commands start without loading the server.
     from wakeful.engine.model import RetryPolicy
+    from wakeful.server.datadir import DataDirError
     from wakeful.server.runtime import RuntimeSettings
     from wakeful.server.serve import ServeOptions
     from wakeful.server.serve import serve as run_server
@@ -180,6 +189,7 @@ def serve(
     settings = RuntimeSettings(
         data_dir=Path(data_dir),
         inactivity_timeout=parse_duration(inactivity_timeout),
+        blocked_loop_threshold=parse_duration(blocked_loop_threshold),
         completion_retention=parse_duration(retention),
         retry_policy=RetryPolicy(
             initial_interval_ms=_ms(parse_duration(retry_initial_interval)),
@@ -203,9 +213,13 @@ def serve(
     try:
         import uvloop
 
-        uvloop.run(run_server(application, settings, options))
+        run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover
-        asyncio.run(run_server(application, settings, options))
+        run = asyncio.run
+    try:
+        run(run_server(application, settings, options))
+    except DataDirError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:

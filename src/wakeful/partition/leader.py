@@ -54,7 +54,7 @@ from wakeful.journal.ids import InvocationId
 from wakeful.partition.crashpoints import CrashPoint
 from wakeful.storage.api import Batch, Store
 
-__all__ = ["BatchState", "Finished", "Loaded", "Outcome", "PartitionLeader"]
+__all__ = ["BatchState", "Finished", "Loaded", "Outcome", "PartitionLeader", "describe_error"]
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,19 @@ class _Item:
         self.wants_result = wants_result
 
 
+def describe_error(error: BaseException) -> str:
+    """`Type: message`, the first error of a chain first: a failed clean-up (a ROLLBACK after
+    a failed COMMIT) must not hide what went wrong."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 5:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    first, *later = reversed(chain)
+    text = f"{type(first).__name__}: {first}"
+    return text + "".join(f" (then {type(e).__name__}: {e})" for e in later)
+
+
 class _Applied:
     """What a committed batch owes: outcomes to answer, effects to run, events to post."""
 
@@ -268,6 +281,7 @@ class PartitionLeader:
         self._inflight: list[_Item] = []
         self._held: list[Event] = []  # posted events of failed batches, posted again once healthy
         self._prober: asyncio.Task[None] | None = None
+        self._reposter: asyncio.Task[None] | None = None
         self._crash = CrashPoint.from_env()
         self.failure: str | None = None  # why the store cannot be written, while it cannot
         self.failed_batches = 0
@@ -318,11 +332,11 @@ class PartitionLeader:
 
     async def stop(self) -> None:
         """Stop the loop (events still queued are dropped; nothing was promised for them)."""
-        for task in (self._task, self._prober):
+        for task in (self._task, self._prober, self._reposter):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._task = self._prober = None
+        self._task = self._prober = self._reposter = None
 
     def reset(self, reason: str) -> None:
         """Forget what memory holds after the loop died: the batch it was in fails, the cache
@@ -415,7 +429,11 @@ class PartitionLeader:
         """Answer a failed batch; if the store still takes writes, retry its events one by one
         so that one bad event fails alone."""
         self.failed_batches += 1
-        log.error("partition leader could not commit a batch of %d events: %r", len(items), error)
+        log.error(
+            "partition leader could not commit a batch of %d events: %s",
+            len(items),
+            describe_error(error),
+        )
         if not await self._probe():
             self._unhealthy(error)
             for item in items:
@@ -428,14 +446,18 @@ class PartitionLeader:
             try:
                 applied = await self._apply_and_commit([item])
             except Exception as e:
-                log.error("partition leader could not commit %s: %r", type(item.event).__name__, e)
+                log.error(
+                    "partition leader could not commit %s: %s",
+                    type(item.event).__name__,
+                    describe_error(e),
+                )
                 self._reject(item, e)
             else:
                 self._finish([item], applied)
 
     def _reject(self, item: _Item, error: Exception) -> None:
         """Tell whoever waits for `item` that nothing of it was stored."""
-        reason = f"{type(error).__name__}: {error}"
+        reason = describe_error(error)
         if item.future is not None:
             if not item.future.done():
                 item.future.set_exception(
@@ -461,7 +483,15 @@ class PartitionLeader:
             self._hold(event)
 
     def _hold(self, event: Event) -> None:
+        """Post `event` again later: once the store is healthy again, or, if it is (the event
+        itself could not be stored), after a pause, so that an event that always fails
+        cannot spin the leader."""
         self._held.append(event)
+        if self.failure is None and (self._reposter is None or self._reposter.done()):
+            self._reposter = asyncio.get_running_loop().create_task(self._post_held_later())
+
+    async def _post_held_later(self) -> None:
+        await self.clock.sleep_until(self.clock.now_ms() + PROBE_INTERVAL_MS)
         if self.failure is None:
             self._post_held()
 
@@ -476,12 +506,12 @@ class PartitionLeader:
         try:
             await self.store.commit(batch)
         except Exception as e:
-            log.debug("store probe failed: %r", e)
+            log.debug("store probe failed: %s", describe_error(e))
             return False
         return True
 
     def _unhealthy(self, error: Exception) -> None:
-        self.failure = f"the store cannot be written: {type(error).__name__}: {error}"
+        self.failure = f"the store cannot be written: {describe_error(error)}"
         log.error("partition leader unhealthy: %s", self.failure)
         if self._prober is None or self._prober.done():
             self._prober = asyncio.get_running_loop().create_task(

@@ -66,7 +66,9 @@ class _KeyedMixin:
 
     async def settle(self) -> None:
         """Wait until every state read has its value (the shared load finished)."""
-        await self._key_state.settle()
+        state: KeyState | None = self.__dict__.get("_key_state")  # None: state never touched
+        if state is not None:
+            await state.settle()
 
     def get(
         self,
