@@ -13,7 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from wakeful.engine.events import Attach, Event, Invoke, PurgeExpired, StartInboxed, TimerFired
+from wakeful.engine.events import (
+    Attach,
+    CompletePromise,
+    Event,
+    Invoke,
+    PurgeExpired,
+    StartInboxed,
+    TimerFired,
+)
 from wakeful.journal.ids import InvocationId, partition_key_for
 from wakeful.partition.leader import Finished, Outcome, PartitionLeader
 
@@ -28,8 +36,8 @@ def partition_of(partition_key: int, partitions: int) -> int:
 def partition_key_of(event: Event) -> int:
     """The partition key of the invocation (or object key) an event is about."""
     match event:
-        case StartInboxed(key=key):
-            return partition_key_for(key)
+        case StartInboxed(key=key) | CompletePromise(key=key):
+            return partition_key_for(key)  # the workflow's key owns its promises
         case TimerFired(timer=timer):
             return timer.invocation_id.partition_key
         case PurgeExpired(invocation_ids=ids):  # a partition's purge loop: ids of its own
