@@ -42,8 +42,9 @@ async def test_one_delivery_wakes_every_concurrent_await() -> None:
 async def test_inactivity_timeout_suspends_and_latches() -> None:
     """With nothing delivered for the inactivity timeout, the await suspends on what it waits
     for, and the machine stays suspended."""
-    ctx, _ = context(timeout=0.05)
+    ctx, sent = context(timeout=0.05)
     _, future = ctx.awakeable(type_hint=str)
+    ctx.pump.deliver(1, list(sent))  # the engine hands the journaled awakeable back
     with pytest.raises(SuspendedException):
         await asyncio.wait_for(future, 2)
     machine = ctx.machine
