@@ -36,8 +36,8 @@ def partition_of(partition_key: int, partitions: int) -> int:
 def partition_key_of(event: Event) -> int:
     """The partition key of the invocation (or object key) an event is about."""
     match event:
-        case StartInboxed(key=key) | CompletePromise(key=key):
-            return partition_key_for(key)  # the workflow's key owns its promises
+        case StartInboxed(key=key) | CompletePromise(key=key):  # a workflow's promises
+            return partition_key_for(key)
         case TimerFired(timer=timer):
             return timer.invocation_id.partition_key
         case PurgeExpired(invocation_ids=ids):  # a partition's purge loop: ids of its own
