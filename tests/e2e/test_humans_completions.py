@@ -213,3 +213,24 @@ def test_completion_token_guards_raw_ids_and_admin_token_guards_the_admin_api(
         assert attach(proc.url, iid).json() == "hi"
     finally:
         proc.stop()
+
+
+def test_admin_api_stays_on_loopback_when_the_ingress_is_public(tmp_path: Path) -> None:
+    """With `--host 0.0.0.0` the ingress listens on every interface while the admin API
+    listens on 127.0.0.1 only (`--admin-host` defaults to loopback)."""
+    import psutil
+
+    proc = WakefulProcess(
+        app=APP, data_dir=tmp_path / "data", extra_args=["--host", "0.0.0.0"]
+    ).start()
+    try:
+        assert proc.process is not None
+        listening = {
+            c.laddr.port: c.laddr.ip
+            for c in psutil.Process(proc.process.pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening[proc.port] == "0.0.0.0"
+        assert listening[proc.admin_port] == "127.0.0.1"
+    finally:
+        proc.stop()

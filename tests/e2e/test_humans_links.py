@@ -209,3 +209,26 @@ def test_awaited_workflow_promise_gets_a_link_and_the_inbox_completes_another(
     twice = httpx.post(f"{admin}/inbox/complete", json=body, timeout=10)
     assert twice.status_code == 410
     assert twice.json()["message"].startswith("already decided: rejected")
+
+
+def test_cli_prints_a_link_that_opens_the_page(server: Server) -> None:
+    """`wakeful awakeables link ID` prints a signed URL whose page asks the question."""
+    import subprocess
+    import sys
+
+    proc, _ = server
+    iid = send(proc.url, "Humans/plain", "cli")
+    wait_status(proc.admin_url, iid, "suspended")
+    aid = str(AwakeableId(InvocationId.parse(iid), 17))
+    command = [sys.executable, "-m", "wakeful.cli", "awakeables", "link", aid]
+    out = subprocess.run(
+        [*command, "--expires", "1h", "--admin", proc.admin_url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    assert out.startswith(f"{proc.url}/restate/links/")
+    page = httpx.get(out, timeout=10)
+    assert page.status_code == 200
+    assert "Anything" in page.text

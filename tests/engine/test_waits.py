@@ -156,3 +156,24 @@ def test_awaited_promise_completed_from_outside_wakes_its_listener_once() -> Non
     nobody = engine.apply(state, CompletePromise("Review", "doc-8", "verdict", YES, T0 + 8))
     assert nobody.outcome == SignalOutcome(Delivery.UNKNOWN)
     assert ("Review", "doc-8", "verdict") not in state.promises
+
+
+def test_handler_that_does_not_journal_awakeables_is_indexed_when_it_suspends() -> None:
+    """For a remote SDK's invocation (awakeables not journaled) the awakeables a suspension
+    waits on get rows then, with the racing timer's deadline; any index is accepted."""
+    engine = Engine(EngineConfig(tracks_awakeables=lambda _: False))
+    state = MemoryState()
+    engine.apply(state, Invoke(IID, TARGET, b"", [], T0))
+    engine.apply(state, AppendEntries(IID, 1, [SleepCommand(T0 + 9_000, 1)], T0 + 1))
+    waiting = Waiting(completion_ids=(1,), signal_indexes=(1, 17))
+    engine.apply(state, AttemptSuspended(IID, 1, [], waiting, 2, T0 + 2))
+    row = state.waits[awakeable_id(17)]
+    assert (row.status, row.created_at_ms, row.deadline_ms) == (
+        WaitStatus.PENDING,
+        T0 + 2,
+        T0 + 9_000,
+    )
+    assert (row.description, row.schema) == (None, None)
+    applied = engine.apply(state, DeliverSignal(IID, 17, YES, T0 + 3))
+    assert applied.outcome == SignalOutcome(Delivery.APPLIED, T0 + 3)
+    assert state.waits[awakeable_id(17)].status == WaitStatus.COMPLETED

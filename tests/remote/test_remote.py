@@ -50,16 +50,22 @@ def _status(server: WakefulProcess, iid: str) -> str:
 
 
 def test_awakeable_resolved_over_http(world: tuple[WakefulProcess, Endpoint]) -> None:
-    """A remote handler suspends on an awakeable and resumes when curl resolves it."""
+    """A remote handler suspends on an awakeable (listed as pending) and resumes when curl
+    resolves it."""
     server, endpoint = world
     doc = f"doc-{uuid.uuid4().hex[:8]}"
     iid = _send(server, "RemoteApprovals/request", doc)
     awakeable = awakeable_of(endpoint, doc)
     wait_for(lambda: _status(server, iid) == "suspended")
+    # Restate's protocol does not journal awakeables: it is indexed when the handler suspends.
+    listed = httpx.get(f"{server.admin_url}/awakeables", params={"limit": 1000}, timeout=10)
+    item = next(i for i in listed.json()["awakeables"] if i["id"] == awakeable)
+    assert (item["invocation_id"], item["target"]) == (iid, "RemoteApprovals/request")
     resolved = httpx.post(
         f"{server.url}/restate/awakeables/{awakeable}/resolve", json="approved", timeout=10
     )
     assert resolved.status_code == 202
+    assert resolved.headers["x-wakeful-completion"] == "applied"
     assert _attach(server, iid).json() == f"{doc}: approved"
     assert [line for line in runs(endpoint) if line.startswith(doc)] == [f"{doc} {awakeable}"]
 

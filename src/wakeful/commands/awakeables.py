@@ -85,6 +85,21 @@ def list_promises(status: str, service: str | None, limit: int, as_json: bool, a
 
 
 @awakeables.command(
+    "link",
+    epilog="\b\nExamples:\n  wakeful awakeables link sign_1… --expires 7d\n"
+    "  wakeful awakeables link Review/doc-7/verdict",
+)
+@click.argument("awakeable_id")
+@click.option("--expires", default="3d", show_default=True, help="How long the link works.")
+@admin_option
+def link_awakeable(awakeable_id: str, expires: str, admin: str) -> None:
+    """Print a signed completion link for AWAKEABLE_ID (or a promise `Workflow/key/name`)."""
+    kind = "promises" if "/" in awakeable_id else "awakeables"
+    url = f"{admin}/{kind}/{awakeable_id}/links"
+    click.echo(request("POST", url, json={"expires_in": expires}).json()["url"])
+
+
+@awakeables.command(
     "resolve", epilog="\b\nExample:\n  wakeful awakeables resolve sign_1… '{\"ok\": true}'"
 )
 @click.argument("awakeable_id")

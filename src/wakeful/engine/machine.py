@@ -59,8 +59,16 @@ from wakeful.engine.model import (
     Waiting,
 )
 from wakeful.engine.state import PartitionState
-from wakeful.engine.waits import Delivery, SignalOutcome, check_signal, deadline_of, result_digest
+from wakeful.engine.waits import (
+    Delivery,
+    SignalOutcome,
+    awakeable_row,
+    check_signal,
+    deadline_of,
+    result_digest,
+)
 from wakeful.journal.entries import (
+    AwakeableCommand,
     CompletionNotification,
     Entry,
     Failure,
@@ -239,7 +247,7 @@ class Engine:
         else:
             inv.status = Status.SUSPENDED
             inv.waiting = ev.waiting
-            _index_deadline(state, ev.invocation_id, inv, ev.waiting)
+            _index_deadline(state, ev.invocation_id, inv, ev.waiting, ev.now_ms)
         state.put_invocation(ev.invocation_id, inv)
         return True
 
@@ -525,10 +533,18 @@ def _complete_promise(state: PartitionState, ev: CompletePromise, out: Applied) 
 
 
 def _index_deadline(
-    state: PartitionState, iid: InvocationId, inv: Invocation, waiting: Waiting
+    state: PartitionState, iid: InvocationId, inv: Invocation, waiting: Waiting, now_ms: int
 ) -> None:
-    """Give the waits a suspension waits on the deadline of a timer they race (or none)."""
+    """Give the waits a suspension waits on the deadline of a timer they race (or none).
+
+    A handler that does not journal its awakeables (a remote SDK) shows them first here: they
+    are indexed now, so they are listed too.
+    """
     signals = tuple(s for s in waiting.signal_indexes if s >= FIRST_AWAKEABLE_SIGNAL)
+    if inv.awakeables is None:
+        for index in signals:
+            if index not in inv.signals_done:
+                state.put_wait(awakeable_row(iid, inv, AwakeableCommand(index), now_ms))
     if signals or (inv.kind.is_workflow and waiting.completion_ids):
         deadline = deadline_of(inv, waiting)
         state.set_deadline(iid, signals, waiting.completion_ids, deadline)

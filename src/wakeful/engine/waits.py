@@ -122,7 +122,8 @@ def check_signal(inv: Invocation | None, index: int, result: Result) -> SignalOu
 def awakeable_row(
     iid: InvocationId, inv: Invocation, command: AwakeableCommand, now_ms: int
 ) -> WaitRow:
-    """The wait row of an awakeable the handler just created."""
+    """The wait row of an awakeable the handler just created (or, for a handler that does not
+    journal its awakeables, one it was first seen suspended on: no description, no schema)."""
     return WaitRow(
         wait_id=str(AwakeableId(iid, command.signal_index)),
         kind=WaitKind.AWAKEABLE,

@@ -73,7 +73,7 @@ def parse_awakeable(awakeable_id: str) -> AwakeableRef:
         ref = parse_awakeable_id(awakeable_id)
     except InvalidIdError as e:
         raise HttpError(400, f"bad awakeable id '{awakeable_id}': {e}") from e
-    if ref.index < FIRST_AWAKEABLE_SIGNAL:
+    if ref.kind == "signal" and ref.index < FIRST_AWAKEABLE_SIGNAL:
         raise HttpError(
             400,
             f"bad awakeable id '{awakeable_id}': signal index {ref.index} is not an awakeable "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 from wakeful.engine.waits import Delivery, WaitKind, WaitRow, WaitStatus
 from wakeful.server.choices import form_for, payload_for
@@ -56,11 +57,7 @@ class Inbox:
         self, parts: list[str], method: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Route `/inbox…`."""
-        query = dict(
-            pair.split("=", 1) if "=" in pair else (pair, "")
-            for pair in scope.get("query_string", b"").decode("latin-1").split("&")
-            if pair
-        )
+        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
         match parts:
             case [] if method == "GET":
                 await send_bytes(
