@@ -13,6 +13,7 @@ from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
 from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
 from wakeful.server.runtime import Runtime
+from wakeful.storage.api import SINGLE_PARTITION
 
 __all__ = ["AdminApp"]
 
@@ -88,10 +89,10 @@ class AdminApp:
         return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
 
     async def _describe(self, iid: InvocationId) -> dict[str, Any]:
-        found = await self.runtime.store.load_invocations([iid])
+        found = await self.runtime.store.load_invocations(SINGLE_PARTITION, [iid])
         if iid not in found:
             raise HttpError(404, "invocation not found")
-        journal = await self.runtime.store.load_journal(iid)
+        journal = await self.runtime.store.load_journal(SINGLE_PARTITION, iid)
         out = _summary(iid, found[iid])
         out["journal"] = [_entry(i, e) for i, e in enumerate(journal)]
         return out

@@ -34,7 +34,7 @@ from wakeful.engine.reads import Reads, invocations_touched, reads_for
 from wakeful.engine.state import INBOX_UNKNOWN, InboxHead
 from wakeful.journal.entries import Entry, Result
 from wakeful.journal.ids import InvocationId
-from wakeful.storage.api import Batch, Store
+from wakeful.storage.api import SINGLE_PARTITION, Batch, Store
 
 __all__ = ["BatchState", "Finished", "Loaded", "PartitionLeader"]
 
@@ -173,8 +173,11 @@ class PartitionLeader:
         store: Store,
         engine: Engine,
         on_effects: Callable[[list[Effect]], None],
+        partition: int = SINGLE_PARTITION,
     ) -> None:
         self.store = store
+        self.partition = partition
+        self.epoch: int | None = None  # taken from the store when the loop starts
         self.engine = engine
         self._on_effects = on_effects
         self._queue: list[_Item] = []
@@ -239,6 +242,8 @@ class PartitionLeader:
     # -- the loop -----------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        # Taking the epoch fences any earlier leader of this partition out of further commits.
+        self.epoch = await self.store.lead(self.partition)
         while True:
             if not self._queue:
                 self._wake.clear()
@@ -261,17 +266,19 @@ class PartitionLeader:
         loaded = state.loaded
         missing = self._missing_invocations(events, state)
         if missing:
-            loaded.invocations.update(await self.store.load_invocations(missing))
+            loaded.invocations.update(await self.store.load_invocations(self.partition, missing))
         rows = self._missing_rows(events, state)
         if rows is None:
             return
         if rows.objects:
-            found = await self.store.load_objects(rows.objects)
+            found = await self.store.load_objects(self.partition, rows.objects)
             loaded.objects.update({key: found.get(key) for key in rows.objects})
         if rows.inbox_heads:
-            loaded.inbox_heads.update(await self.store.load_inbox_heads(rows.inbox_heads))
+            loaded.inbox_heads.update(
+                await self.store.load_inbox_heads(self.partition, rows.inbox_heads)
+            )
         if rows.promises:
-            found_promises = await self.store.load_promises(rows.promises)
+            found_promises = await self.store.load_promises(self.partition, rows.promises)
             loaded.promises.update({key: found_promises.get(key) for key in rows.promises})
 
     def _missing_invocations(self, events: Iterable[Event], state: BatchState) -> set[InvocationId]:
@@ -313,7 +320,8 @@ class PartitionLeader:
             effects.extend(applied.effects)
             deferred.extend(applied.deferred)
             await self._follow_up(state, applied, effects, deferred)
-        await self.store.commit(state.batch)
+        assert self.epoch is not None  # set before the first batch is taken
+        await self.store.commit(self.partition, self.epoch, state.batch)
         self.batches += 1
         self.events += len(items)
         self._update_cache(state.batch)

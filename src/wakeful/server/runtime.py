@@ -24,7 +24,7 @@ from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
 from wakeful.sdk.app import App
 from wakeful.server.leader import PartitionLeader
-from wakeful.storage.api import Store
+from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
 
 __all__ = ["Runtime", "RuntimeSettings"]
@@ -65,8 +65,8 @@ class Runtime:
         self.invoker = InProcessInvoker(
             app,
             post=self.leader.post,
-            load_journal=self.store.load_journal,
-            load_state=self.store.load_state,
+            load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
+            load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
             settings=InvokerSettings(settings.inactivity_timeout),
         )
         self._timer_wake = asyncio.Event()
@@ -134,7 +134,7 @@ class Runtime:
         after = None
         recovered = 0
         while True:
-            ids = await self.store.running_invocations(after, 1000)
+            ids = await self.store.running_invocations(SINGLE_PARTITION, after, 1000)
             if not ids:
                 break
             now = _now_ms()
@@ -168,7 +168,7 @@ class Runtime:
 
     async def _timer_loop(self) -> None:
         """Fire due timers: the earliest due time is kept in memory, the timers on disk."""
-        self._next_timer_ms = await self.store.next_timer_due_ms()
+        self._next_timer_ms = await self.store.next_timer_due_ms(SINGLE_PARTITION)
         while True:
             self._timer_wake.clear()
             due = self._next_timer_ms
@@ -181,21 +181,21 @@ class Runtime:
                     await asyncio.wait_for(self._timer_wake.wait(), delay)
                 continue
             now = _now_ms()
-            timers = await self.store.due_timers(now, 512)
+            timers = await self.store.due_timers(SINGLE_PARTITION, now, 512)
             await asyncio.gather(*(self.leader.submit(TimerFired(t, now)) for t in timers))
-            self._next_timer_ms = await self.store.next_timer_due_ms()
+            self._next_timer_ms = await self.store.next_timer_due_ms(SINGLE_PARTITION)
 
     async def _purge_loop(self) -> None:
         """Purge completed invocations when their retention ends (the next expiry is kept in
         memory, the expiry times on disk; a completion with an earlier expiry wakes it)."""
         while True:
             now = _now_ms()
-            expired = await self.store.expired_invocations(now, 1000)
+            expired = await self.store.expired_invocations(SINGLE_PARTITION, now, 1000)
             if expired:
                 await self.leader.submit(PurgeExpired(expired, now))
                 continue
             self._purge_wake.clear()
-            self._next_expiry_ms = await self.store.next_expiry_ms()
+            self._next_expiry_ms = await self.store.next_expiry_ms(SINGLE_PARTITION)
             delay = self.settings.purge_interval.total_seconds()
             if self._next_expiry_ms is not None:
                 delay = min(delay, max(0.0, (self._next_expiry_ms - _now_ms()) / 1000))

@@ -14,10 +14,41 @@ from wakeful.engine.model import (
     PromiseRecord,
     Timer,
 )
+from wakeful.errors import WakefulError
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
 
-__all__ = ["Batch", "InvocationRow", "Store"]
+__all__ = [
+    "SINGLE_PARTITION",
+    "Batch",
+    "FencedError",
+    "InvocationRow",
+    "SchemaVersionError",
+    "Store",
+]
+
+SINGLE_PARTITION = 0
+"""The partition of a one-process engine, which leads all of its keys."""
+
+
+class FencedError(WakefulError):
+    """A commit by a leader whose epoch is no longer the partition's: another leader took over.
+
+    Nothing of the batch was written; the deposed leader must stop writing for that partition.
+    """
+
+    def __init__(self, partition: int, epoch: int, current: int | None) -> None:
+        super().__init__(
+            f"partition {partition}: commit with epoch {epoch} refused, "
+            f"the partition's epoch is {current} (another leader took over)"
+        )
+        self.partition = partition
+        self.epoch = epoch
+        self.current = current
+
+
+class SchemaVersionError(WakefulError):
+    """The database was written by a newer wakeful whose schema this release does not know."""
 
 
 @dataclass(slots=True)
@@ -63,7 +94,12 @@ class InvocationRow:
 
 
 class Store(Protocol):
-    """Durable state of the partitions. Each method is one transaction."""
+    """Durable state of the partitions. Each method is one transaction.
+
+    Reads and scans take the partition whose leader asks; `commit` writes a batch for one
+    partition and is fenced: it succeeds only with the epoch `lead` returned last for that
+    partition, so a leader that was deposed (another called `lead`) can never write again.
+    """
 
     async def open(self) -> None:
         """Create or migrate the schema; make the store usable."""
@@ -71,47 +107,60 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
 
+    async def lead(self, partition: int) -> int:
+        """Become the partition's leader: increment its epoch and return the new one."""
+
+    async def commit(self, partition: int, epoch: int, batch: Batch) -> None:
+        """Write a batch atomically and durably; returns once it would survive a crash.
+
+        Raises `FencedError` (and writes nothing) unless `epoch` is the partition's epoch.
+        """
+
     async def load_invocations(
-        self, ids: Collection[InvocationId]
+        self, partition: int, ids: Collection[InvocationId]
     ) -> dict[InvocationId, Invocation]:
         """The records of those of `ids` that exist."""
 
-    async def load_journal(self, invocation_id: InvocationId) -> list[Entry]:
+    async def load_journal(self, partition: int, invocation_id: InvocationId) -> list[Entry]:
         """The whole journal of an invocation, in order (empty if unknown)."""
 
-    async def commit(self, batch: Batch) -> None:
-        """Write a batch atomically and durably; returns once it would survive a crash."""
-
     async def running_invocations(
-        self, after: InvocationId | None, limit: int
+        self, partition: int, after: InvocationId | None, limit: int
     ) -> list[InvocationId]:
-        """Ids of invocations with status running, in id order, after `after` (for recovery)."""
+        """Ids of the partition's running invocations, in id order, after `after` (recovery)."""
 
-    async def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
-        """Timers due at or before `now_ms`, earliest first."""
+    async def due_timers(self, partition: int, now_ms: int, limit: int) -> list[Timer]:
+        """The partition's timers due at or before `now_ms`, earliest first."""
 
-    async def next_timer_due_ms(self) -> int | None:
-        """The due time of the earliest timer, or None."""
+    async def next_timer_due_ms(self, partition: int) -> int | None:
+        """The due time of the partition's earliest timer, or None."""
 
-    async def next_expiry_ms(self) -> int | None:
-        """When the first completed invocation's retention ends, or None."""
+    async def next_expiry_ms(self, partition: int) -> int | None:
+        """When the partition's first completed invocation's retention ends, or None."""
 
-    async def expired_invocations(self, now_ms: int, limit: int) -> list[InvocationId]:
-        """Completed invocations whose retention ended at or before `now_ms`."""
+    async def expired_invocations(
+        self, partition: int, now_ms: int, limit: int
+    ) -> list[InvocationId]:
+        """The partition's completed invocations whose retention ended at or before `now_ms`."""
 
-    async def load_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, ObjectRecord]:
+    async def load_objects(
+        self, partition: int, keys: Collection[ObjectKey]
+    ) -> dict[ObjectKey, ObjectRecord]:
         """The lock records of those of `keys` that exist."""
 
     async def load_inbox_heads(
-        self, keys: Collection[ObjectKey]
+        self, partition: int, keys: Collection[ObjectKey]
     ) -> dict[ObjectKey, tuple[int, InvocationId] | None]:
         """For each key, its first queued invocation (seq, id), or None if its inbox is empty."""
 
-    async def load_promises(self, keys: Collection[PromiseKey]) -> dict[PromiseKey, PromiseRecord]:
+    async def load_promises(
+        self, partition: int, keys: Collection[PromiseKey]
+    ) -> dict[PromiseKey, PromiseRecord]:
         """The durable promises among `keys` that exist."""
 
-    async def load_state(self, key: ObjectKey) -> dict[str, bytes]:
+    async def load_state(self, partition: int, key: ObjectKey) -> dict[str, bytes]:
         """All state values of a virtual object or workflow key."""
 
     async def list_invocations(self, status: int | None, limit: int) -> list[InvocationRow]:
-        """Invocations for the admin API (up to `limit`), optionally of one status."""
+        """Invocations of every partition for the admin API (up to `limit`), optionally of one
+        status."""
