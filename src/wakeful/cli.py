@@ -76,6 +76,13 @@ def main() -> None:
 @main.command()
 @click.argument("app_spec", metavar="FILE_OR_MODULE:APP")
 @click.option("--data-dir", default=".wakeful", show_default=True, help="Where SQLite lives.")
+@click.option(
+    "--store",
+    envvar="WAKEFUL_STORE",
+    default=None,
+    help="Storage URL: sqlite:///DIR (same as --data-dir DIR) or postgresql://user@host/db "
+    "(several processes may share one database). Env: WAKEFUL_STORE.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, help="Ingress port.")
 @click.option("--admin-port", default=9070, show_default=True, help="Admin API port.")
@@ -105,6 +112,7 @@ def main() -> None:
 def serve(
     app_spec: str,
     data_dir: str,
+    store: str | None,
     host: str,
     port: int,
     admin_port: int,
@@ -130,8 +138,16 @@ def serve(
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     application = load_app(app_spec)
+    if store is not None:
+        from wakeful.storage.url import store_from_url
+
+        try:
+            store_from_url(store)  # a bad URL is a usage error, before anything starts
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--store") from e
     settings = RuntimeSettings(
         data_dir=Path(data_dir),
+        store_url=store,
         inactivity_timeout=parse_duration(inactivity_timeout),
         completion_retention=parse_duration(retention),
         retry_policy=RetryPolicy(

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import sys
 import textwrap
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+import psycopg
 import pytest
+from tests.support.postgres import postgres_schema
 
 from wakeful.engine.model import (
     Invocation,
@@ -42,6 +46,7 @@ from wakeful.journal.ids import InvocationId
 from wakeful.storage import memory
 from wakeful.storage.api import Batch, FencedError, Store
 from wakeful.storage.memory import MemoryDatabase, MemoryStore
+from wakeful.storage.postgres import PostgresStore
 from wakeful.storage.sqlite import SqliteStore
 
 T0 = 1_700_000_000_000
@@ -82,20 +87,40 @@ def memory_backend(tmp_path: Path) -> Backend:
     )
 
 
-DURABLE = [pytest.param(sqlite_backend, id="sqlite")]  # on disk, shared between processes
-BACKENDS = [*DURABLE, pytest.param(memory_backend, id="memory")]
+@contextlib.contextmanager
+def postgres_backend(tmp_path: Path) -> Iterator[Backend]:
+    with postgres_schema() as conninfo:
+        yield Backend(
+            make=lambda: PostgresStore(conninfo, min_connections=1, max_connections=4),
+            child_setup=(
+                "from wakeful.storage.postgres import PostgresStore\n"
+                f"store = PostgresStore({conninfo!r})\n"
+            ),
+            integrity_error=psycopg.IntegrityError,
+        )
+
+
+def _plain(factory: Callable[[Path], Backend]) -> Callable[[Path], AbstractContextManager[Backend]]:
+    return lambda tmp_path: contextlib.nullcontext(factory(tmp_path))
+
+
+DURABLE = [  # on disk, shared between processes
+    pytest.param(_plain(sqlite_backend), id="sqlite"),
+    pytest.param(postgres_backend, id="postgres"),
+]
+BACKENDS = [*DURABLE, pytest.param(_plain(memory_backend), id="memory")]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    factory: Callable[[Path], Backend] = request.param
-    return factory(tmp_path)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with request.param(tmp_path) as made:
+        yield made
 
 
 @pytest.fixture(params=DURABLE)
-def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    factory: Callable[[Path], Backend] = request.param
-    return factory(tmp_path)
+def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with request.param(tmp_path) as made:
+        yield made
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from wakeful.sdk.app import App
 from wakeful.server.leader import PartitionLeader
 from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
+from wakeful.storage.url import SQLITE_FILE, store_from_url
 
 __all__ = ["Runtime", "RuntimeSettings"]
 
@@ -41,6 +42,7 @@ class RuntimeSettings:
     """Server-wide settings (each can be overridden per service/handler where Restate allows)."""
 
     data_dir: Path = Path(".wakeful")
+    store_url: str | None = None  # sqlite:///DIR or postgresql://...; None: SQLite in data_dir
     inactivity_timeout: timedelta = timedelta(seconds=1)
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     completion_retention: timedelta = timedelta(milliseconds=DAY_MS)
@@ -53,7 +55,9 @@ class Runtime:
     def __init__(self, app: App, settings: RuntimeSettings, store: Store | None = None) -> None:
         self.app = app
         self.settings = settings
-        self.store: Store = store or SqliteStore(settings.data_dir / "wakeful.sqlite")
+        if store is None and settings.store_url is not None:
+            store = store_from_url(settings.store_url)
+        self.store: Store = store or SqliteStore(settings.data_dir / SQLITE_FILE)
         self.engine = Engine(
             EngineConfig(
                 retry_policy=self._retry_policy,

@@ -16,6 +16,7 @@ from wakeful.sdk.app import App
 from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
 from wakeful.server.runtime import Runtime, RuntimeSettings
+from wakeful.storage.url import describe_store_url
 
 __all__ = ["ServeOptions", "serve"]
 
@@ -75,7 +76,7 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
         options.port,
         options.host,
         options.admin_port,
-        settings.data_dir,
+        describe_store_url(settings.store_url) if settings.store_url else settings.data_dir,
     )
     stopper = loop.create_task(stop.wait())
     done, _ = await asyncio.wait([*servers, stopper], return_when=asyncio.FIRST_COMPLETED)

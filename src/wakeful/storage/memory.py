@@ -93,11 +93,11 @@ class MemoryStore:
 
     async def commit(self, partition: int, epoch: int, batch: Batch) -> None:
         db = self._db
+        if not batch:
+            return
         current = db.epochs.get(partition)
         if current != epoch:
             raise FencedError(partition, epoch, current)
-        if not batch:
-            return
         # Everything that can fail happens before the first change.
         invocations = {
             iid: _Row(

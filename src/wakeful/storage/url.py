@@ -1,0 +1,47 @@
+"""Choose a store from a URL: `sqlite:///data-dir` (the default's form) or `postgresql://...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wakeful.storage.api import Store
+
+__all__ = ["SQLITE_FILE", "describe_store_url", "store_from_url"]
+
+SQLITE_FILE = "wakeful.sqlite"  # the database file inside a data dir
+
+
+def store_from_url(url: str) -> Store:
+    """The store `url` names; ValueError naming the problem for anything else.
+
+    `sqlite:///DIR` is a data dir relative to the working directory, `sqlite:////DIR` an
+    absolute one (SQLAlchemy's convention). `postgresql://` and `postgres://` are libpq URLs
+    (the `postgres` extra must be installed).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"store URL {url!r} has no scheme (use sqlite:///DIR or postgresql://...)")
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise ValueError(f"store URL {url!r}: use sqlite:///relative/dir or sqlite:////abs/dir")
+        from wakeful.storage.sqlite import SqliteStore
+
+        return SqliteStore(Path(rest[1:]) / SQLITE_FILE)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from wakeful.storage.postgres import PostgresStore
+        except ImportError as e:
+            raise ValueError(
+                f"store URL {url!r} needs PostgreSQL support: pip install 'wakeful[postgres]'"
+            ) from e
+        return PostgresStore(url)
+    raise ValueError(f"store URL {url!r}: unknown scheme {scheme!r} (sqlite or postgresql)")
+
+
+def describe_store_url(url: str) -> str:
+    """The URL without a password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
