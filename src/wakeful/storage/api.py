@@ -21,8 +21,11 @@ from wakeful.journal.ids import InvocationId
 __all__ = [
     "SINGLE_PARTITION",
     "Batch",
+    "ClusterStore",
     "FencedError",
     "InvocationRow",
+    "PartitionLease",
+    "ProcessRow",
     "SchemaVersionError",
     "Store",
 ]
@@ -164,3 +167,55 @@ class Store(Protocol):
     async def list_invocations(self, status: int | None, limit: int) -> list[InvocationRow]:
         """Invocations of every partition for the admin API (up to `limit`), optionally of one
         status."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLease:
+    """Who leads a partition, under which epoch, and for how much longer (by the database's
+    clock; negative once expired)."""
+
+    partition: int
+    epoch: int
+    owner: str | None
+    remaining_ms: int | None
+    ingress_url: str | None  # the owner's, if it is a known process
+    admin_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRow:
+    """A process of a cluster, as it registered itself."""
+
+    id: str
+    ingress_url: str
+    admin_url: str
+    started_ms: int
+    heartbeat_age_ms: int  # since its last heartbeat, by the database's clock
+
+
+class ClusterStore(Store, Protocol):
+    """A store several processes share: partition leases with expiry, and process membership.
+
+    Times are the database's, so the processes' clocks need not agree.
+    """
+
+    async def acquire_lease(self, partition: int, owner: str, ttl_ms: int) -> int | None:
+        """Take the partition if nobody holds an unexpired lease on it: the new epoch, else None."""
+
+    async def renew_lease(self, partition: int, owner: str, epoch: int, ttl_ms: int) -> bool:
+        """Extend a lease still held under `epoch`; False once another process took it."""
+
+    async def release_lease(self, partition: int, owner: str, epoch: int) -> None:
+        """Give a lease up at once (a clean shutdown), so another process need not wait."""
+
+    async def leases(self) -> list[PartitionLease]:
+        """Every partition's lease, by partition."""
+
+    async def heartbeat(self, process: ProcessRow) -> None:
+        """Register the process or refresh its heartbeat."""
+
+    async def forget_process(self, process_id: str) -> None:
+        """Remove a process from the membership (a clean shutdown)."""
+
+    async def processes(self) -> list[ProcessRow]:
+        """Every registered process, most recently alive first."""

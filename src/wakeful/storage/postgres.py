@@ -28,10 +28,13 @@ from wakeful.engine.model import (
 from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
-from wakeful.storage.api import Batch, FencedError, InvocationRow
+from wakeful.storage.api import Batch, FencedError, InvocationRow, PartitionLease, ProcessRow
 from wakeful.storage.postgres_schema import migrate
 
 __all__ = ["PostgresStore"]
+
+# Milliseconds since the epoch by the database's clock: leases never compare two machines' clocks.
+_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_invocation = msgspec.msgpack.Decoder(Invocation).decode
@@ -88,6 +91,62 @@ class PostgresStore:
             if row is None or row[0] != epoch:
                 raise FencedError(partition, epoch, None if row is None else int(row[0]))
             await _write(conn, partition, batch)
+
+    # -- leases and membership (ClusterStore) -------------------------------------------------
+
+    async def acquire_lease(self, partition: int, owner: str, ttl_ms: int) -> int | None:
+        rows = await self._rows(
+            "INSERT INTO partitions AS p (partition, epoch, owner, lease_until_ms) "
+            f"VALUES (%(p)s, 1, %(o)s, {_NOW_MS} + %(t)s) ON CONFLICT (partition) DO UPDATE "
+            "SET epoch = p.epoch + 1, owner = excluded.owner, "
+            "lease_until_ms = excluded.lease_until_ms "
+            f"WHERE p.owner IS NULL OR p.lease_until_ms < {_NOW_MS} RETURNING epoch",
+            {"p": partition, "o": owner, "t": ttl_ms},
+        )
+        return int(rows[0][0]) if rows else None
+
+    async def renew_lease(self, partition: int, owner: str, epoch: int, ttl_ms: int) -> bool:
+        # An expired lease nobody took is still this owner's: its epoch fences nobody else.
+        rows = await self._rows(
+            f"UPDATE partitions SET lease_until_ms = {_NOW_MS} + %s "
+            "WHERE partition = %s AND owner = %s AND epoch = %s RETURNING epoch",
+            (ttl_ms, partition, owner, epoch),
+        )
+        return bool(rows)
+
+    async def release_lease(self, partition: int, owner: str, epoch: int) -> None:
+        await self._rows(
+            "UPDATE partitions SET lease_until_ms = 0 "
+            "WHERE partition = %s AND owner = %s AND epoch = %s RETURNING epoch",
+            (partition, owner, epoch),
+        )
+
+    async def leases(self) -> list[PartitionLease]:
+        rows = await self._rows(
+            f"SELECT p.partition, p.epoch, p.owner, p.lease_until_ms - {_NOW_MS}, "
+            "r.ingress_url, r.admin_url FROM partitions AS p "
+            "LEFT JOIN processes AS r ON r.id = p.owner ORDER BY p.partition"
+        )
+        return [PartitionLease(*row) for row in rows]
+
+    async def heartbeat(self, process: ProcessRow) -> None:
+        await self._rows(
+            "INSERT INTO processes (id, ingress_url, admin_url, started_ms, heartbeat_ms) "
+            f"VALUES (%s, %s, %s, %s, {_NOW_MS}) ON CONFLICT (id) DO UPDATE "
+            "SET ingress_url = excluded.ingress_url, admin_url = excluded.admin_url, "
+            "heartbeat_ms = excluded.heartbeat_ms RETURNING id",
+            (process.id, process.ingress_url, process.admin_url, process.started_ms),
+        )
+
+    async def forget_process(self, process_id: str) -> None:
+        await self._rows("DELETE FROM processes WHERE id = %s RETURNING id", (process_id,))
+
+    async def processes(self) -> list[ProcessRow]:
+        rows = await self._rows(
+            f"SELECT id, ingress_url, admin_url, started_ms, {_NOW_MS} - heartbeat_ms "
+            "FROM processes ORDER BY heartbeat_ms DESC, id"
+        )
+        return [ProcessRow(*row) for row in rows]
 
     # -- reads --------------------------------------------------------------------------
 

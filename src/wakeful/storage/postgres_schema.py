@@ -40,6 +40,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE promises (service text NOT NULL, key text NOT NULL, name text NOT NULL, "
         "data bytea NOT NULL, PRIMARY KEY (service, key, name))",
     ),
+    # 2: the processes of a cluster (what they serve on, when they were last alive)
+    (
+        "CREATE TABLE processes (id text PRIMARY KEY, ingress_url text NOT NULL, "
+        "admin_url text NOT NULL, started_ms bigint NOT NULL, heartbeat_ms bigint NOT NULL)",
+    ),
 )
 LATEST = len(MIGRATIONS)
 
