@@ -83,6 +83,18 @@ def main() -> None:
     help="Storage URL: sqlite:///DIR (same as --data-dir DIR) or postgresql://user@host/db "
     "(several processes may share one database). Env: WAKEFUL_STORE.",
 )
+@click.option(
+    "--lease-ttl",
+    default="3s",
+    show_default=True,
+    help="PostgreSQL: how long a leader's lease lasts unrenewed (failover takes about this long).",
+)
+@click.option(
+    "--advertise-host",
+    default=None,
+    help="PostgreSQL: the host other processes reach this one at (default: --host, or the "
+    "host name when listening on all interfaces).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, help="Ingress port.")
 @click.option("--admin-port", default=9070, show_default=True, help="Admin API port.")
@@ -113,6 +125,8 @@ def serve(
     app_spec: str,
     data_dir: str,
     store: str | None,
+    lease_ttl: str,
+    advertise_host: str | None,
     host: str,
     port: int,
     admin_port: int,
@@ -138,11 +152,12 @@ def serve(
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     application = load_app(app_spec)
+    backend = "sqlite"
     if store is not None:
-        from wakeful.storage.url import store_from_url
+        from wakeful.storage.url import check_store_url
 
         try:
-            store_from_url(store)  # a bad URL is a usage error, before anything starts
+            backend = check_store_url(store)  # a bad URL is a usage error, before anything starts
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--store") from e
     settings = RuntimeSettings(
@@ -159,12 +174,21 @@ def serve(
         ),
     )
     options = ServeOptions(host=host, port=port, admin_port=admin_port, body_limit=max_body_size)
+    main_coroutine = run_server(application, settings, options)
+    if backend == "postgresql":
+        from wakeful.cluster.node import ClusterSettings
+        from wakeful.cluster.serve import serve_cluster
+
+        main_coroutine.close()  # one process of a cluster instead
+        ttl = parse_duration(lease_ttl)
+        cluster = ClusterSettings(lease_ttl=ttl, renew_interval=min(ttl / 6, timedelta(seconds=1)))
+        main_coroutine = serve_cluster(application, settings, options, cluster, advertise_host)
     try:
         import uvloop
 
-        uvloop.run(run_server(application, settings, options))
+        uvloop.run(main_coroutine)
     except ImportError:  # pragma: no cover
-        asyncio.run(run_server(application, settings, options))
+        asyncio.run(main_coroutine)
 
 
 def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:

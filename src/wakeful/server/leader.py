@@ -177,7 +177,7 @@ class PartitionLeader:
     ) -> None:
         self.store = store
         self.partition = partition
-        self.epoch: int | None = None  # taken from the store when the loop starts
+        self.epoch: int | None = None  # from a lease, or taken from the store at the start
         self.engine = engine
         self._on_effects = on_effects
         self._queue: list[_Item] = []
@@ -242,8 +242,10 @@ class PartitionLeader:
     # -- the loop -----------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        # Taking the epoch fences any earlier leader of this partition out of further commits.
-        self.epoch = await self.store.lead(self.partition)
+        # Taking the epoch fences any earlier leader of this partition out of further commits;
+        # a leader started under a lease has its epoch already.
+        if self.epoch is None:
+            self.epoch = await self.store.lead(self.partition)
         while True:
             if not self._queue:
                 self._wake.clear()

@@ -6,9 +6,29 @@ from pathlib import Path
 
 from wakeful.storage.api import Store
 
-__all__ = ["SQLITE_FILE", "describe_store_url", "store_from_url"]
+__all__ = ["SQLITE_FILE", "check_store_url", "describe_store_url", "store_from_url"]
 
 SQLITE_FILE = "wakeful.sqlite"  # the database file inside a data dir
+
+
+def check_store_url(url: str) -> str:
+    """The backend `url` names (`sqlite` or `postgresql`); ValueError naming the problem."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"store URL {url!r} has no scheme (use sqlite:///DIR or postgresql://...)")
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise ValueError(f"store URL {url!r}: use sqlite:///relative/dir or sqlite:////abs/dir")
+        return "sqlite"
+    if scheme in ("postgresql", "postgres"):
+        try:
+            import psycopg_pool  # noqa: F401  # only to tell whether the extra is installed
+        except ImportError as e:
+            raise ValueError(
+                f"store URL {url!r} needs PostgreSQL support: pip install 'wakeful[postgres]'"
+            ) from e
+        return "postgresql"
+    raise ValueError(f"store URL {url!r}: unknown scheme {scheme!r} (sqlite or postgresql)")
 
 
 def store_from_url(url: str) -> Store:
@@ -18,24 +38,13 @@ def store_from_url(url: str) -> Store:
     absolute one (SQLAlchemy's convention). `postgresql://` and `postgres://` are libpq URLs
     (the `postgres` extra must be installed).
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError(f"store URL {url!r} has no scheme (use sqlite:///DIR or postgresql://...)")
-    if scheme == "sqlite":
-        if not rest.startswith("/") or rest == "/":
-            raise ValueError(f"store URL {url!r}: use sqlite:///relative/dir or sqlite:////abs/dir")
+    if check_store_url(url) == "sqlite":
         from wakeful.storage.sqlite import SqliteStore
 
-        return SqliteStore(Path(rest[1:]) / SQLITE_FILE)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            from wakeful.storage.postgres import PostgresStore
-        except ImportError as e:
-            raise ValueError(
-                f"store URL {url!r} needs PostgreSQL support: pip install 'wakeful[postgres]'"
-            ) from e
-        return PostgresStore(url)
-    raise ValueError(f"store URL {url!r}: unknown scheme {scheme!r} (sqlite or postgresql)")
+        return SqliteStore(Path(url.partition("://")[2][1:]) / SQLITE_FILE)
+    from wakeful.storage.postgres import PostgresStore
+
+    return PostgresStore(url)
 
 
 def describe_store_url(url: str) -> str:
