@@ -7,7 +7,8 @@ Exception
 └── WakefulError                                             wakeful's own usage/runtime errors
     ├── InvalidIdError                                       malformed invocation/awakeable id
     ├── JournalMismatchError (code 570)                      replay diverged from the journal
-    └── NotFoundError                                        unknown service, handler or id
+    ├── NotFoundError                                        unknown service, handler or id
+    └── EngineUnavailableError (HTTP 503)                    an event could not be made durable
 NotImplementedError                                          an SDK feature not built yet
 
 BaseException
@@ -26,6 +27,7 @@ from datetime import timedelta
 
 __all__ = [
     "AttemptAbortedException",
+    "EngineUnavailableError",
     "InvalidIdError",
     "JournalMismatchError",
     "NotFoundError",
@@ -83,6 +85,11 @@ class InvalidIdError(WakefulError, ValueError):
 
 class NotFoundError(WakefulError, LookupError):
     """An unknown service, handler, invocation or workflow."""
+
+
+class EngineUnavailableError(WakefulError):
+    """The partition could not make an event durable (e.g. a full disk); nothing of it was
+    stored, and the request may be retried."""
 
 
 class JournalMismatchError(WakefulError):

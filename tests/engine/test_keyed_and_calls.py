@@ -75,7 +75,7 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import InvocationId
-from wakeful.server.leader import BatchState, Loaded
+from wakeful.partition.leader import BatchState, Loaded
 from wakeful.storage.api import Batch
 
 T0 = 1_700_000_000_000

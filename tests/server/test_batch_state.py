@@ -16,7 +16,7 @@ from wakeful.engine.model import (
 from wakeful.engine.state import INBOX_UNKNOWN
 from wakeful.journal.entries import Result
 from wakeful.journal.ids import InvocationId
-from wakeful.server.leader import BatchState, Loaded
+from wakeful.partition.leader import BatchState, Loaded
 
 T0 = 1_700_000_000_000
 CART: ObjectKey = ("Cart", "user-7")
@@ -152,7 +152,7 @@ def test_invocation_prefers_the_batch_then_the_cache_then_loaded_rows() -> None:
     loaded = Invocation(Target("Cart", "add", "user-7"), Status.SUSPENDED, T0, T0)
     state = BatchState({A: cached}, Loaded())
     state.loaded.invocations[B] = loaded
-    assert state.invocation(A) is cached
+    assert state.invocation(A) == cached
     assert state.invocation(B) is loaded
     assert state.invocation(C) is None
     newer = Invocation(Target("Cart", "add", "user-7"), Status.COMPLETED, T0, T0 + 1)
@@ -160,3 +160,19 @@ def test_invocation_prefers_the_batch_then_the_cache_then_loaded_rows() -> None:
     assert state.invocation(B) is newer
     state.delete_invocation(A)
     assert state.invocation(A) is None
+
+
+def test_cached_invocation_is_copied_on_first_touch() -> None:
+    """The engine changes the record it reads; the cached one stays as committed."""
+    cached = Invocation(Target("Cart", "add", "user-7"), Status.RUNNING, T0, T0)
+    state = BatchState({A: cached}, Loaded())
+    touched = state.invocation(A)
+    assert touched is not None
+    assert touched is not cached
+    assert state.invocation(A) is touched  # one copy per batch: changes are seen by later reads
+    touched.status = Status.SUSPENDED
+    touched.callers.append((B.to_bytes(), 3))
+    touched.children.append(C.to_bytes())
+    assert cached.status == Status.RUNNING
+    assert cached.callers == []
+    assert cached.children == []

@@ -76,15 +76,15 @@ class FrontDoor:
         if scope["type"] != "http":
             return
         path = scope["path"]
-        if path in ("/restate/health", "/health"):  # this process is up, whoever leads
-            await send_json(send, 200, {})
-            return
         if self.port == "admin" and path == "/cluster" and scope["method"] == "GET":
             await send_json(send, 200, await cluster_view(self.node))
             return
         local = self.local
-        if local is not None:
+        if local is not None:  # the leader's health is its engine's
             await local(scope, receive, send)
+            return
+        if path in ("/restate/health", "/health"):  # a follower is healthy while it is up
+            await send_json(send, 200, {})
             return
         try:
             await self._forward(scope, receive, send)

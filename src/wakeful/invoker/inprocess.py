@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.engine.effects import EntriesAppended, StartAttempt
 from wakeful.engine.events import (
     AppendEntries,
@@ -57,10 +57,6 @@ def handler_kind(handler: Handler) -> HandlerKind:
     return HandlerKind.WORKFLOW if handler.kind == "workflow" else HandlerKind.WORKFLOW_SHARED
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 @dataclass(frozen=True, slots=True)
 class InvokerSettings:
     """Server-wide defaults of the invoker."""
@@ -87,8 +83,10 @@ class InProcessInvoker:
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
         settings: InvokerSettings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
+        self.clock = clock
         self.settings = settings or InvokerSettings()
         self._post = post
         self._load_journal = load_journal
@@ -127,6 +125,11 @@ class InProcessInvoker:
         if live is not None and live.task is not None:
             live.task.cancel()
 
+    def abort_all(self) -> None:
+        """Stop every live attempt (their invocations are recovered)."""
+        for invocation_id in list(self._live):
+            self.abort(invocation_id)
+
     async def close(self) -> None:
         """Abort every attempt (their invocations are recovered on the next start)."""
         for task in list(self._tasks):
@@ -158,7 +161,7 @@ class InProcessInvoker:
                 return self._load_state(key)
 
         def flush(entries: list[Entry]) -> None:
-            self._post(AppendEntries(iid, attempt, entries, _now_ms()))
+            self._post(AppendEntries(iid, attempt, entries, self.clock.now_ms()))
 
         timeout = self.settings.inactivity_timeout
         if handler is not None and handler.inactivity_timeout is not None:
@@ -197,9 +200,10 @@ class InProcessInvoker:
         ctx: AttemptContext,
     ) -> Event:
         iid, attempt = effect.invocation_id, effect.attempt
+        now = self.clock.now_ms
         if handler is None:
             failure = Failure(404, f"no handler {machine.handler_label} in this application")
-            return AttemptFailed(iid, attempt, [], failure, _now_ms())
+            return AttemptFailed(iid, attempt, [], failure, now())
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
             output = await _invoke(handler, ctx, machine.input.value)
@@ -208,30 +212,30 @@ class InProcessInvoker:
         except SuspendedException:
             assert machine.waiting is not None
             return AttemptSuspended(
-                iid, attempt, machine.pending, machine.waiting, machine.seen_length, _now_ms()
+                iid, attempt, machine.pending, machine.waiting, machine.seen_length, now()
             )
         except TerminalError as e:
             result = Result(failure=Failure(e.status_code, e.message, e.metadata))
-            return AttemptCompleted(iid, attempt, machine.pending, result, _now_ms())
+            return AttemptCompleted(iid, attempt, machine.pending, result, now())
         except NotImplementedError as e:  # a feature wakeful lacks: retrying cannot help
             result = Result(failure=Failure(501, f"NotImplementedError: {e}"))
-            return AttemptCompleted(iid, attempt, machine.pending, result, _now_ms())
+            return AttemptCompleted(iid, attempt, machine.pending, result, now())
         except JournalMismatchError as e:
             log.error("invocation %s: %s", iid, e)
-            return AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), _now_ms())
+            return AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), now())
         except RetryableError as e:
             retry_after = (
                 None if e.retry_after is None else int(e.retry_after.total_seconds() * 1000)
             )
             failure = Failure(e.status_code, e.message)
-            return AttemptFailed(iid, attempt, machine.pending, failure, _now_ms(), retry_after)
+            return AttemptFailed(iid, attempt, machine.pending, failure, now(), retry_after)
         except Exception as e:
             log.warning("invocation %s attempt %d failed: %r", iid, attempt, e)
             message = "".join(traceback.format_exception_only(e)).strip()
-            return AttemptFailed(iid, attempt, machine.pending, Failure(500, message), _now_ms())
+            return AttemptFailed(iid, attempt, machine.pending, Failure(500, message), now())
         finally:
             ctx.close()
-        return AttemptCompleted(iid, attempt, machine.pending, Result(value=output), _now_ms())
+        return AttemptCompleted(iid, attempt, machine.pending, Result(value=output), now())
 
 
 async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
 from wakeful.engine.model import Invocation, Status
-from wakeful.errors import InvalidIdError
+from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
 from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
@@ -34,6 +33,8 @@ class AdminApp:
             await self._route(scope, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
+        except EngineUnavailableError as e:
+            await send_json(send, 503, {"message": str(e)})
         except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
             await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
 
@@ -43,7 +44,11 @@ class AdminApp:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         match parts:
             case ["health"]:
-                await send_json(send, 200, {})
+                problem = self.runtime.health()
+                if problem is None:
+                    await send_json(send, 200, {})
+                else:
+                    await send_json(send, 503, {"message": problem})
             case ["services"] if method == "GET":
                 await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":
@@ -100,7 +105,7 @@ class AdminApp:
     async def _terminate(
         self, iid: InvocationId, op: str, send: Send, deprecated: bool = False
     ) -> None:
-        now = int(time.time() * 1000)
+        now = self.runtime.clock.now_ms()
         event: Cancel | Kill | Purge
         if op == "cancel":
             event = Cancel(iid, now)
@@ -108,7 +113,7 @@ class AdminApp:
             event = Kill(iid, now)
         else:
             event = Purge(iid, now)
-        outcome = await self.runtime.leader.submit(event)
+        outcome = await self.runtime.router.submit(event)
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")
@@ -124,7 +129,9 @@ class AdminApp:
         await send_json(send, code, {"invocationId": str(iid)})
 
     async def _resume(self, iid: InvocationId, send: Send) -> None:
-        outcome = await self.runtime.leader.submit(ResumeInvocation(iid, int(time.time() * 1000)))
+        outcome = await self.runtime.router.submit(
+            ResumeInvocation(iid, self.runtime.clock.now_ms())
+        )
         status = getattr(outcome, "status", None)
         if status is None:
             raise HttpError(404, "invocation not found")

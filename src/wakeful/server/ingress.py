@@ -13,16 +13,16 @@ GET      /restate/health
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.model import HandlerKind, Status, Target
-from wakeful.errors import InvalidIdError
+from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.invoker.inprocess import handler_kind
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
+from wakeful.partition.leader import Finished
 from wakeful.sdk.service import Handler
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
@@ -37,7 +37,6 @@ from wakeful.server.http import (
     send_error,
     send_json,
 )
-from wakeful.server.leader import Finished
 from wakeful.server.runtime import Runtime
 
 __all__ = ["IngressApp"]
@@ -58,10 +57,6 @@ _BAD_AWAKEABLE_PATH = (
 _NO_OUTPUT = "the invocation exists but has not completed yet"
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _method_not_allowed() -> HttpError:
     return HttpError(405, "method not allowed")
 
@@ -77,7 +72,8 @@ class IngressApp:
     ) -> None:
         self.runtime = runtime
         self.app = runtime.app
-        self.leader = runtime.leader
+        self.router = runtime.router
+        self.clock = runtime.clock
         self.body_limit = body_limit
         self.disconnect_check_after_s = disconnect_check_after_s
 
@@ -95,6 +91,8 @@ class IngressApp:
             await send_error(send, e, [(b"x-restate-id", str(e.iid).encode())])
         except HttpError as e:
             await send_error(send, e)
+        except EngineUnavailableError as e:
+            await send_error(send, HttpError(503, str(e)))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -141,7 +139,7 @@ class IngressApp:
             iid = InvocationId.for_workflow(parts[1], parts[2])
             await self._answer_result(iid, parts[3], receive, send)
         elif verb == "health" and len(parts) == 1:
-            await send_json(send, 200, {})
+            await _send_health(send, self.runtime.health())
         else:
             raise HttpError(404, "not found")
 
@@ -158,7 +156,9 @@ class IngressApp:
         else:
             result = Result(failure=Failure(500, body.decode("utf-8", errors="replace")))
         # Unknown or finished targets are accepted and the signal dropped, as Restate does.
-        await self.leader.submit(DeliverSignal(ref.invocation_id, ref.index, result, _now_ms()))
+        await self.router.submit(
+            DeliverSignal(ref.invocation_id, ref.index, result, self.clock.now_ms())
+        )
         await send_bytes(send, 202, b"")
 
     async def _invocation_result(self, parts: list[str], receive: Receive, send: Send) -> None:
@@ -181,7 +181,7 @@ class IngressApp:
         self, iid: InvocationId, verb: str, receive: Receive, send: Send
     ) -> None:
         if verb == "output":
-            outcome = await self.leader.submit(Attach(iid))
+            outcome = await self.router.submit(Attach(iid))
             assert isinstance(outcome, LookupOutcome)
             if outcome.status is None:
                 raise HttpError(404, "invocation not found")
@@ -190,9 +190,9 @@ class IngressApp:
             await _send_result(send, iid, (outcome.result, outcome.expires_at_ms), None)
             return
         finished: Finished | None = None
-        waiter = self.leader.waiter_if_in_memory(iid)  # running: no round through the leader
+        waiter = self.router.waiter_if_in_memory(iid)  # running: no round through the leader
         if waiter is None:
-            answer, waiter = await self.leader.submit_and_attach(Attach(iid))
+            answer, waiter = await self.router.submit_and_attach(Attach(iid))
             assert isinstance(answer, LookupOutcome)
             if answer.status is None:
                 raise HttpError(404, "invocation not found")
@@ -227,7 +227,7 @@ class IngressApp:
             for watcher in watchers:
                 watcher.cancel()
             if not waiter.done() or waiter.cancelled():
-                self.leader.forget_waiter(iid, waiter)
+                self.router.forget_waiter(iid, waiter)
 
     # -- service calls ------------------------------------------------------------------
 
@@ -261,7 +261,7 @@ class IngressApp:
         if handler.ingress_private:
             raise HttpError(400, "the invoked service is not public")
         kind = handler_kind(handler)
-        now = _now_ms()
+        now = self.clock.now_ms()
         invoke_at = _delay(scope, is_send, now)
         headers = request_headers(scope)
         body = await read_body(receive, self.body_limit)
@@ -283,7 +283,7 @@ class IngressApp:
             fresh=idempotency_key is None and kind != HandlerKind.WORKFLOW,
         )
         if is_send:
-            outcome = await self.leader.submit(event)
+            outcome = await self.router.submit(event)
             assert isinstance(outcome, InvokeOutcome)
             status = "Accepted" if outcome.created else "PreviouslyAccepted"
             payload: dict[str, object] = {"invocationId": str(iid), "status": status}
@@ -291,7 +291,7 @@ class IngressApp:
                 payload["executionTime"] = _rfc3339(invoke_at)
             await send_json(send, 202, payload, [(b"x-restate-id", str(iid).encode())])
             return
-        answer, waiter = await self.leader.submit_and_attach(event)
+        answer, waiter = await self.router.submit_and_attach(event)
         assert isinstance(answer, InvokeOutcome)
         if kind == HandlerKind.WORKFLOW and not answer.created:
             raise _workflow_already_invoked(iid)
@@ -301,6 +301,14 @@ class IngressApp:
         else:
             finished = await self._wait(iid, waiter, receive)
         await _send_result(send, iid, finished, handler)
+
+
+async def _send_health(send: Send, problem: str | None) -> None:
+    """200 while the engine can make progress, else 503 naming why."""
+    if problem is None:
+        await send_json(send, 200, {})
+    else:
+        await send_json(send, 503, {"code": 503, "message": problem})
 
 
 def _delay(scope: Scope, is_send: bool, now_ms: int) -> int | None:

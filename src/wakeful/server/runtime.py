@@ -1,15 +1,13 @@
-"""Wiring: store + engine + partition leader + in-process invoker + timers + recovery."""
+"""Wiring: store + engine + partition leader + router + in-process invoker + timers + recovery."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.engine.effects import (
     AbortAttempt,
     Effect,
@@ -18,12 +16,16 @@ from wakeful.engine.effects import (
     StartAttempt,
     TimerScheduled,
 )
-from wakeful.engine.events import PurgeExpired, RecoverInvocation, TimerFired
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.partition.leader import PartitionLeader
+from wakeful.partition.purge import PurgeLoop
+from wakeful.partition.recovery import recover
+from wakeful.partition.router import Router
+from wakeful.partition.supervisor import Supervisor
+from wakeful.partition.timers import TimerLoop
 from wakeful.sdk.app import App
-from wakeful.server.leader import PartitionLeader
 from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
 from wakeful.storage.url import SQLITE_FILE, store_from_url
@@ -31,10 +33,6 @@ from wakeful.storage.url import SQLITE_FILE, store_from_url
 __all__ = ["Runtime", "RuntimeSettings"]
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +50,16 @@ class RuntimeSettings:
 class Runtime:
     """Everything that runs invocations of one application, on one store."""
 
-    def __init__(self, app: App, settings: RuntimeSettings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        settings: RuntimeSettings,
+        store: Store | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.clock = clock
         if store is None and settings.store_url is not None:
             store = store_from_url(settings.store_url)
         self.store: Store = store or SqliteStore(settings.data_dir / SQLITE_FILE)
@@ -65,19 +70,19 @@ class Runtime:
                 handler_kind=self._handler_kind,
             )
         )
-        self.leader = PartitionLeader(self.store, self.engine, self._run_effects)
+        self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
+        self.supervisor = Supervisor(clock)
+        self.router = Router([self.leader])
         self.invoker = InProcessInvoker(
             app,
-            post=self.leader.post,
+            post=self.router.post,
             load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
             load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
             settings=InvokerSettings(settings.inactivity_timeout),
+            clock=clock,
         )
-        self._timer_wake = asyncio.Event()
-        self._purge_wake = asyncio.Event()
-        self._next_expiry_ms: int | None = None
-        self._next_timer_ms: int | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.timers = TimerLoop(self.store, self.leader, clock)
+        self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
 
     # -- per-target settings ---------------------------------------------------------------
 
@@ -111,42 +116,39 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store, start the leader, timers and purge; recover in the background."""
+        """Open the store; start the leader, timers and purge under supervision; recover."""
         await self.store.open()
-        self.leader.start()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._timer_loop(), name="wakeful-timers"),
-            loop.create_task(self._purge_loop(), name="wakeful-purge"),
-            loop.create_task(self._recover(), name="wakeful-recovery"),
-        ]
+        spawn = self.supervisor.spawn
+        spawn("leader", self._lead, self._leader_crashed)
+        spawn("timers", self.timers.run)
+        spawn("purge", self.purge.run)
 
     async def stop(self) -> None:
         """Stop everything; attempts in flight are recovered on the next start."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         await self.invoker.close()
         await self.leader.stop()
         await self.store.close()
 
-    async def _recover(self) -> None:
-        """Start a new attempt for every invocation that was running when the process stopped.
+    def health(self) -> str | None:
+        """Why the engine cannot make progress right now; None when it can."""
+        reasons = self.supervisor.reasons()
+        if self.leader.failure is not None:
+            reasons.append(self.leader.failure)
+        return "; ".join(reasons) or None
 
-        Suspended invocations are not touched: they stay on disk until a notification arrives.
-        """
-        after = None
-        recovered = 0
-        while True:
-            ids = await self.store.running_invocations(SINGLE_PARTITION, after, 1000)
-            if not ids:
-                break
-            now = _now_ms()
-            await asyncio.gather(*(self.leader.submit(RecoverInvocation(i, now)) for i in ids))
-            recovered += len(ids)
-            after = ids[-1]
-        if recovered:
-            log.info("recovered %d running invocations", recovered)
+    async def _lead(self) -> None:
+        """Run the leader; each (re)start recovers the invocations that were running."""
+        self.supervisor.spawn("recovery", self._recover)
+        await self.leader.run()
+
+    async def _recover(self) -> None:
+        await recover(self.store, self.leader, self.clock)
+
+    def _leader_crashed(self, reason: str) -> None:
+        # Memory may be ahead of or behind the disk: drop it all, storage is the truth.
+        self.leader.reset(reason)
+        self.invoker.abort_all()
 
     # -- effects ------------------------------------------------------------------------
 
@@ -160,51 +162,9 @@ class Runtime:
                 case AbortAttempt(invocation_id=iid):
                     self.invoker.abort(iid)
                 case InvocationFinished(expires_at_ms=expires) if expires is not None:
-                    if self._next_expiry_ms is None or expires < self._next_expiry_ms:
-                        self._next_expiry_ms = expires
-                        self._purge_wake.set()
+                    self.purge.finished(expires)
                 case TimerScheduled(due_ms=due):
-                    if self._next_timer_ms is None or due < self._next_timer_ms:
-                        self._next_timer_ms = due
-                        self._timer_wake.set()
-
-    # -- timers -------------------------------------------------------------------------
-
-    async def _timer_loop(self) -> None:
-        """Fire due timers: the earliest due time is kept in memory, the timers on disk."""
-        self._next_timer_ms = await self.store.next_timer_due_ms(SINGLE_PARTITION)
-        while True:
-            self._timer_wake.clear()
-            due = self._next_timer_ms
-            if due is None:
-                await self._timer_wake.wait()
-                continue
-            delay = (due - _now_ms()) / 1000
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._timer_wake.wait(), delay)
-                continue
-            now = _now_ms()
-            timers = await self.store.due_timers(SINGLE_PARTITION, now, 512)
-            await asyncio.gather(*(self.leader.submit(TimerFired(t, now)) for t in timers))
-            self._next_timer_ms = await self.store.next_timer_due_ms(SINGLE_PARTITION)
-
-    async def _purge_loop(self) -> None:
-        """Purge completed invocations when their retention ends (the next expiry is kept in
-        memory, the expiry times on disk; a completion with an earlier expiry wakes it)."""
-        while True:
-            now = _now_ms()
-            expired = await self.store.expired_invocations(SINGLE_PARTITION, now, 1000)
-            if expired:
-                await self.leader.submit(PurgeExpired(expired, now))
-                continue
-            self._purge_wake.clear()
-            self._next_expiry_ms = await self.store.next_expiry_ms(SINGLE_PARTITION)
-            delay = self.settings.purge_interval.total_seconds()
-            if self._next_expiry_ms is not None:
-                delay = min(delay, max(0.0, (self._next_expiry_ms - _now_ms()) / 1000))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._purge_wake.wait(), delay)
+                    self.timers.scheduled(due)
 
 
 def _ms(value: timedelta | None, default: int) -> int:

@@ -18,8 +18,22 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from wakeful.engine.effects import Effect, InvocationFinished
-from wakeful.engine.events import Attach, Event, Invoke, InvokeOutcome, LookupOutcome
+import msgspec
+
+from wakeful.clock import SYSTEM_CLOCK, Clock
+from wakeful.engine.effects import AbortAttempt, Effect, InvocationFinished
+from wakeful.engine.events import (
+    AppendEntries,
+    Attach,
+    AttemptCompleted,
+    AttemptFailed,
+    AttemptSuspended,
+    Event,
+    Invoke,
+    InvokeOutcome,
+    LookupOutcome,
+    RecoverInvocation,
+)
 from wakeful.engine.machine import Applied, Engine
 from wakeful.engine.model import (
     Invocation,
@@ -29,14 +43,17 @@ from wakeful.engine.model import (
     PromiseRecord,
     Status,
     Timer,
+    TimerKind,
 )
 from wakeful.engine.reads import Reads, invocations_touched, reads_for
 from wakeful.engine.state import INBOX_UNKNOWN, InboxHead
-from wakeful.journal.entries import Entry, Result
+from wakeful.errors import EngineUnavailableError
+from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
+from wakeful.partition.crashpoints import CrashPoint
 from wakeful.storage.api import SINGLE_PARTITION, Batch, Store
 
-__all__ = ["BatchState", "Finished", "Loaded", "PartitionLeader"]
+__all__ = ["BatchState", "Finished", "Loaded", "Outcome", "PartitionLeader"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +66,14 @@ MAX_BATCH = 2048
 # 3 → 1,120-1,230; 6 and 10 were no better.
 SETTLE_PASSES = 3
 
+# How long an unhealthy leader waits between two probes of the store.
+PROBE_INTERVAL_MS = 500
+
 Outcome = InvokeOutcome | LookupOutcome | bool | None
 Finished = tuple[Result, int | None]  # an invocation's result and when it expires
+_AttemptEvent = AppendEntries | AttemptSuspended | AttemptCompleted | AttemptFailed
+# A write that leaves nothing behind: a timer of no invocation, added and removed at once.
+_PROBE_TIMER = Timer(0, InvocationId(0, 0), TimerKind.SLEEP, 0)
 
 
 class Loaded:
@@ -70,15 +93,28 @@ class BatchState:
         self.cache = cache
         self.loaded = loaded
         self.batch = Batch()
+        # Copies of cached records this batch has read: the engine changes records in place,
+        # and the cache must keep what is on disk until the batch is committed.
+        self._touched: dict[InvocationId, Invocation] = {}
 
     def invocation(self, invocation_id: InvocationId) -> Invocation | None:
         batch = self.batch
-        if invocation_id in batch.invocations:
-            return batch.invocations[invocation_id]
+        found = batch.invocations.get(invocation_id)
+        if found is not None:
+            return found
         if invocation_id in batch.deleted:
             return None
-        found = self.cache.get(invocation_id)
-        return found if found is not None else self.loaded.invocations.get(invocation_id)
+        found = self._touched.get(invocation_id)
+        if found is not None:
+            return found
+        cached = self.cache.get(invocation_id)
+        if cached is None:
+            return self.loaded.invocations.get(invocation_id)  # fresh from storage: not shared
+        copy = msgspec.structs.replace(
+            cached, callers=list(cached.callers), children=list(cached.children)
+        )
+        self._touched[invocation_id] = copy
+        return copy
 
     def put_invocation(self, invocation_id: InvocationId, invocation: Invocation) -> None:
         self.batch.invocations[invocation_id] = invocation
@@ -165,26 +201,51 @@ class _Item:
         self.wants_result = wants_result
 
 
+class _Applied:
+    """What a committed batch owes: outcomes to answer, effects to run, events to post."""
+
+    __slots__ = ("deferred", "effects", "outcomes")
+
+    def __init__(self, outcomes: list[Outcome], effects: list[Effect], deferred: list[Event]):
+        self.outcomes = outcomes
+        self.effects = effects
+        self.deferred = deferred
+
+
 class PartitionLeader:
-    """The single writer of a partition's state."""
+    """The single writer of a partition's state.
+
+    A batch whose commit fails changes nothing in memory (the engine works on copies of the
+    cached records): its callers get an `EngineUnavailableError`, its effects are dropped, and
+    the leader keeps serving. When even a probe write fails, the leader is unhealthy
+    (`failure` names why) and probes the store until a write succeeds again.
+    """
 
     def __init__(
         self,
         store: Store,
         engine: Engine,
         on_effects: Callable[[list[Effect]], None],
+        clock: Clock = SYSTEM_CLOCK,
         partition: int = SINGLE_PARTITION,
     ) -> None:
         self.store = store
         self.partition = partition
         self.epoch: int | None = None  # from a lease, or taken from the store at the start
         self.engine = engine
+        self.clock = clock
         self._on_effects = on_effects
         self._queue: list[_Item] = []
         self._wake = asyncio.Event()
         self._cache: dict[InvocationId, Invocation] = {}
         self._waiters: dict[InvocationId, list[asyncio.Future[Finished]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._inflight: list[_Item] = []
+        self._held: list[Event] = []  # posted events of failed batches, posted again once healthy
+        self._prober: asyncio.Task[None] | None = None
+        self._crash = CrashPoint.from_env()
+        self.failure: str | None = None  # why the store cannot be written, while it cannot
+        self.failed_batches = 0
         self.batches = 0
         self.events = 0
 
@@ -196,7 +257,10 @@ class PartitionLeader:
         self._wake.set()
 
     async def submit(self, event: Event) -> Outcome:
-        """Apply an event; return its outcome once its changes are durable."""
+        """Apply an event; return its outcome once its changes are durable.
+
+        Raises `EngineUnavailableError` when they could not be made durable.
+        """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(event, future, False))
         self._wake.set()
@@ -224,15 +288,26 @@ class PartitionLeader:
         return self._new_waiter(invocation_id) if invocation_id in self._cache else None
 
     def start(self) -> None:
-        """Start the apply/commit loop."""
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="wakeful-leader")
+        """Start the apply/commit loop in a task of its own (unsupervised: tests)."""
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="wakeful-leader")
 
     async def stop(self) -> None:
         """Stop the loop (events still queued are dropped; nothing was promised for them)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in (self._task, self._prober):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._task = self._prober = None
+
+    def reset(self, reason: str) -> None:
+        """Forget what memory holds after the loop died: the batch it was in fails, the cache
+        is dropped (storage is the truth), and queued events wait for the restarted loop."""
+        error = EngineUnavailableError(f"the partition leader restarted: {reason}")
+        for item in self._inflight:
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(error)
+        self._inflight = []
+        self._cache.clear()
 
     @property
     def cached(self) -> int:
@@ -241,10 +316,11 @@ class PartitionLeader:
 
     # -- the loop -----------------------------------------------------------------------
 
-    async def _loop(self) -> None:
-        # Taking the epoch fences any earlier leader of this partition out of further commits;
-        # a leader started under a lease has its epoch already.
+    async def run(self) -> None:
+        """The apply/commit loop; it ends only on a bug (or when cancelled)."""
         if self.epoch is None:
+            # Taking the epoch fences any earlier leader of this partition out of its commits;
+            # a leader started under a lease has its epoch already.
             self.epoch = await self.store.lead(self.partition)
         while True:
             if not self._queue:
@@ -253,14 +329,150 @@ class PartitionLeader:
             for _ in range(SETTLE_PASSES):
                 await asyncio.sleep(0)
             items, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            self._inflight = items
             try:
-                await self._process(items)
-            except Exception as e:  # storage failure: nothing of this batch is durable
-                log.exception("partition leader failed to commit a batch")
-                for item in items:
-                    if item.future is not None and not item.future.done():
-                        item.future.set_exception(e)
-                raise
+                applied = await self._apply_and_commit(items)
+            except Exception as e:  # nothing of this batch is durable, and memory is unchanged
+                await self._batch_failed(items, e)
+            else:
+                self._finish(items, applied)
+            self._inflight = []
+
+    async def _apply_and_commit(self, items: list[_Item]) -> _Applied:
+        """Apply the batch's events and commit their changes; the cache follows on success."""
+        state = BatchState(self._cache, Loaded())
+        await self._load((item.event for item in items), state)
+        outcomes: list[Outcome] = []
+        effects: list[Effect] = []
+        deferred: list[Event] = []
+        for item in items:
+            applied = self.engine.apply(state, item.event)
+            outcomes.append(applied.outcome)
+            effects.extend(applied.effects)
+            deferred.extend(applied.deferred)
+            await self._follow_up(state, applied, effects, deferred)
+        if self._crash is not None:
+            self._crash.reached("before_commit")
+        await self._commit(state.batch)
+        if self._crash is not None:
+            self._crash.reached("after_commit_before_answer")
+        self.batches += 1
+        self.events += len(items)
+        self._update_cache(state.batch)
+        if self.failure is not None:
+            self._healthy_again()
+        return _Applied(outcomes, effects, deferred)
+
+    def _finish(self, items: list[_Item], applied: _Applied) -> None:
+        """Answer the callers of a committed batch, then run its effects."""
+        for item, outcome in zip(items, applied.outcomes, strict=True):
+            if item.future is None or item.future.done():
+                continue
+            if item.wants_result:
+                item.future.set_result((outcome, self._attach(item.event, outcome)))
+            else:
+                item.future.set_result(outcome)
+        if self._crash is not None:
+            self._crash.reached("after_answer_before_effects")
+        self._dispatch(applied.effects)
+        for event in applied.deferred:
+            self.post(event)
+
+    # -- failed batches -----------------------------------------------------------------
+
+    async def _batch_failed(self, items: list[_Item], error: Exception) -> None:
+        """Answer a failed batch; if the store still takes writes, retry its events one by one
+        so that one bad event fails alone."""
+        self.failed_batches += 1
+        log.error("partition leader could not commit a batch of %d events: %r", len(items), error)
+        if not await self._probe():
+            self._unhealthy(error)
+            for item in items:
+                self._reject(item, error)
+            return
+        if len(items) == 1:
+            self._reject(items[0], error)
+            return
+        for item in items:
+            try:
+                applied = await self._apply_and_commit([item])
+            except Exception as e:
+                log.error("partition leader could not commit %s: %r", type(item.event).__name__, e)
+                self._reject(item, e)
+            else:
+                self._finish([item], applied)
+
+    def _reject(self, item: _Item, error: Exception) -> None:
+        """Tell whoever waits for `item` that nothing of it was stored."""
+        reason = f"{type(error).__name__}: {error}"
+        if item.future is not None:
+            if not item.future.done():
+                item.future.set_exception(
+                    EngineUnavailableError(f"the engine could not store the request: {reason}")
+                )
+            return
+        event = item.event
+        if isinstance(event, _AttemptEvent):
+            # The attempt's progress is lost: stop it, and let the engine decide what comes
+            # next (a retry with backoff) once the store takes writes again.
+            self._on_effects([AbortAttempt(event.invocation_id)])
+            if isinstance(event, AttemptFailed) and not event.entries:
+                held: Event = RecoverInvocation(event.invocation_id, self.clock.now_ms())
+            else:
+                failure = Failure(
+                    503, f"the engine could not store the attempt's progress: {reason}"
+                )
+                held = AttemptFailed(
+                    event.invocation_id, event.attempt, [], failure, self.clock.now_ms()
+                )
+            self._hold(held)
+        else:
+            self._hold(event)
+
+    def _hold(self, event: Event) -> None:
+        self._held.append(event)
+        if self.failure is None:
+            self._post_held()
+
+    def _post_held(self) -> None:
+        held, self._held = self._held, []
+        for event in held:
+            self.post(event)
+
+    async def _commit(self, batch: Batch) -> None:
+        assert self.epoch is not None, "the loop takes its epoch before the first batch"
+        await self.store.commit(self.partition, self.epoch, batch)
+
+    async def _probe(self) -> bool:
+        """True if the store takes a write right now."""
+        batch = Batch(timers_added=[_PROBE_TIMER], timers_removed=[_PROBE_TIMER])
+        try:
+            await self._commit(batch)
+        except Exception as e:
+            log.debug("store probe failed: %r", e)
+            return False
+        return True
+
+    def _unhealthy(self, error: Exception) -> None:
+        self.failure = f"the store cannot be written: {type(error).__name__}: {error}"
+        log.error("partition leader unhealthy: %s", self.failure)
+        if self._prober is None or self._prober.done():
+            self._prober = asyncio.get_running_loop().create_task(
+                self._probe_until_healthy(), name="wakeful-leader-probe"
+            )
+
+    def _healthy_again(self) -> None:
+        log.warning("partition leader healthy again (was: %s)", self.failure)
+        self.failure = None
+        self._post_held()
+
+    async def _probe_until_healthy(self) -> None:
+        while self.failure is not None:
+            await self.clock.sleep_until(self.clock.now_ms() + PROBE_INTERVAL_MS)
+            if self.failure is not None and await self._probe():
+                self._healthy_again()
+
+    # -- loading ------------------------------------------------------------------------
 
     async def _load(self, events: Iterable[Event], state: BatchState) -> None:
         """Load what `events` will read and is not in memory yet."""
@@ -310,34 +522,6 @@ class PartitionLeader:
             self._missing_rows((event,), state) is None
         )
 
-    async def _process(self, items: list[_Item]) -> None:
-        state = BatchState(self._cache, Loaded())
-        await self._load((item.event for item in items), state)
-        outcomes: list[Outcome] = []
-        effects: list[Effect] = []
-        deferred: list[Event] = []
-        for item in items:
-            applied = self.engine.apply(state, item.event)
-            outcomes.append(applied.outcome)
-            effects.extend(applied.effects)
-            deferred.extend(applied.deferred)
-            await self._follow_up(state, applied, effects, deferred)
-        assert self.epoch is not None  # set before the first batch is taken
-        await self.store.commit(self.partition, self.epoch, state.batch)
-        self.batches += 1
-        self.events += len(items)
-        self._update_cache(state.batch)
-        for item, outcome in zip(items, outcomes, strict=True):
-            if item.future is None or item.future.done():
-                continue
-            if item.wants_result:
-                item.future.set_result((outcome, self._attach(item.event, outcome)))
-            else:
-                item.future.set_result(outcome)
-        self._dispatch(effects)
-        for event in deferred:
-            self.post(event)
-
     async def _follow_up(
         self,
         state: BatchState,
@@ -365,6 +549,8 @@ class PartitionLeader:
                 self._cache.pop(iid, None)
         for iid in batch.deleted:
             self._cache.pop(iid, None)
+
+    # -- waiters ------------------------------------------------------------------------
 
     def _attach(self, event: Event, outcome: Outcome) -> asyncio.Future[Finished] | None:
         iid = event.invocation_id  # type: ignore[union-attr]  # only Invoke/Attach attach

@@ -1,0 +1,1 @@
+"""The partition: its leader (group commit), timers, purge, recovery, and the router to it."""
