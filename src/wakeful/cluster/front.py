@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 
 from wakeful.cluster.node import ClusterNode
 from wakeful.server.http import (
@@ -58,7 +58,7 @@ class FrontDoor:
         self,
         node: ClusterNode,
         port: Literal["ingress", "admin"],
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         body_limit: int,
         wait: float = 15.0,
     ) -> None:
@@ -114,14 +114,19 @@ class FrontDoor:
                 url = base.rstrip("/") + target.decode("latin-1")
                 if query:
                     url += "?" + query.decode("latin-1")
-                request = self.client.build_request(
-                    scope["method"], url, headers=headers, content=body
-                )
+                response: aiohttp.ClientResponse | None
                 try:
-                    response = await self.client.send(request, stream=True)
-                except (httpx.ConnectError, httpx.ConnectTimeout):
+                    response = await self.client.request(
+                        scope["method"],
+                        url,
+                        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+                        data=body,
+                        allow_redirects=False,
+                        auto_decompress=False,
+                    )
+                except (aiohttp.ClientConnectorError, TimeoutError):
                     response = None  # not sent: the leader is gone; wait for the next one
-                except httpx.HTTPError as e:
+                except aiohttp.ClientError as e:
                     if not repeatable:
                         raise HttpError(
                             502,
@@ -130,8 +135,8 @@ class FrontDoor:
                         ) from e
                     response = None  # safe to repeat: the next leader answers it
                 if response is not None:
-                    if response.status_code == 503 and NOT_LEADER.decode() in response.headers:
-                        await response.aclose()  # it stepped down; wait for the next leader
+                    if response.status == 503 and NOT_LEADER.decode() in response.headers:
+                        response.release()  # it stepped down; wait for the next leader
                     else:
                         await _relay(response, send)
                         return
@@ -156,21 +161,19 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-async def _relay(response: httpx.Response, send: Send) -> None:
+async def _relay(response: aiohttp.ClientResponse, send: Send) -> None:
     try:
         headers = [
             (k, v)
-            for k, v in response.headers.raw
+            for k, v in response.raw_headers
             if k.lower() not in (b"connection", b"keep-alive", b"transfer-encoding")
         ]
-        await send(
-            {"type": "http.response.start", "status": response.status_code, "headers": headers}
-        )
-        async for chunk in response.aiter_raw():
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        async for chunk in response.content.iter_any():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     finally:
-        await response.aclose()
+        response.release()
 
 
 async def cluster_view(node: ClusterNode) -> dict[str, Any]:
