@@ -275,5 +275,30 @@ def resume_invocation(invocation_id: str, admin: str) -> None:
     click.echo("resumed")
 
 
+@main.command("cluster")
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the admin API's JSON.")
+def show_cluster(admin: str, as_json: bool) -> None:
+    """Show the processes sharing a PostgreSQL store, and who leads each partition."""
+    view = _request("GET", f"{admin}/cluster").json()
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    ttl = view["leaseTtlMs"]
+    click.echo(f"processes (lease {ttl} ms):")
+    for p in view["processes"]:
+        state = "leader" if p["leader"] else ("alive" if p["alive"] else "gone")
+        click.echo(
+            f"  {p['id']:<32} {state:<7} heartbeat {p['heartbeatAgeMs']:>6} ms ago  "
+            f"ingress {p['ingressUrl']}  admin {p['adminUrl']}"
+        )
+    click.echo("partitions:")
+    for lease in view["partitions"]:
+        click.echo(
+            f"  {lease['partition']:>4}  leader {lease['leader'] or '-':<32} "
+            f"epoch {lease['epoch']:<5} lease age {lease['leaseAgeMs']} ms"
+        )
+
+
 if __name__ == "__main__":  # `python -m wakeful.cli`
     main()

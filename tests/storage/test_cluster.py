@@ -4,6 +4,8 @@ answers any request, a killed leader is replaced within the lease, a paused one 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -129,6 +131,21 @@ def test_three_processes_answer_any_request_as_one_engine(cluster: Cluster) -> N
         _send(cluster.processes[n % 3].url, "Counter/k/add", n)
     response = httpx.post(f"{p3.url}/Counter/k/add", json=9, timeout=30)
     assert response.json() == list(range(10))
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "wakeful.cli", "cluster", "--admin", p2.admin_url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    states = [
+        line.split()[1]
+        for line in shown.splitlines()
+        if line.startswith("  vm") or "ingress" in line
+    ]
+    assert sorted(states) == ["alive", "alive", "leader"], shown
+    assert "epoch 1" in shown, shown
 
     first = _send(p2.url, "Once/w/run", "first")
     second = httpx.post(f"{p3.url}/Once/w/run/send", json="second", timeout=30)
