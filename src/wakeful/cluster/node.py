@@ -63,7 +63,7 @@ class ClusterNode:
 
     async def start(self) -> None:
         """Register and start competing for the lease."""
-        await self._tick()
+        await self._act(await self._tick())
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="wakeful-cluster")
 
     async def stop(self) -> None:
@@ -97,9 +97,15 @@ class ClusterNode:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._tick()
-            except Exception:  # the database is unreachable: keep trying; the lease may lapse
-                log.exception("cluster heartbeat failed")
+                # Bounded: a database cut off without a reset would leave the call hanging, and
+                # the lease must still be given up in time.
+                change = await asyncio.wait_for(
+                    self._tick(), self.settings.lease_ttl.total_seconds()
+                )
+            except Exception as e:  # the database is unreachable: keep trying; it may lapse
+                log.warning("cluster heartbeat failed: %r", e)
+            else:
+                await self._act(change)
             if self.epoch is not None and self._lapsed():
                 await self._step_down("the lease could not be renewed in time")
 
@@ -108,24 +114,39 @@ class ClusterNode:
         succeeded (a paused or cut-off process must assume another one took over)."""
         return time.monotonic() - self._renew_sent_at > self.settings.lease_ttl.total_seconds()
 
-    async def _tick(self) -> None:
+    async def _tick(self) -> int | str | None:
+        """Heartbeat, renew or acquire, read the lease: the epoch just acquired, why the lease
+        was lost, or None. (Only database calls: the caller bounds how long they take.)"""
+        change: int | str | None = None
         await self.store.heartbeat(self.me)
+        sent_at = time.monotonic()
         if self.epoch is not None:
-            sent_at = time.monotonic()
             if await self.store.renew_lease(self.partition, self.me.id, self.epoch, self.ttl_ms):
                 self._renew_sent_at = sent_at  # same epoch: nobody took over meanwhile
             else:
-                await self._step_down("another process took the partition over")
+                change = "another process took the partition over"
         else:
-            sent_at = time.monotonic()
             epoch = await self.store.acquire_lease(self.partition, self.me.id, self.ttl_ms)
             if epoch is not None:
-                self.epoch, self._renew_sent_at = epoch, sent_at
-                log.info("leading partition %d (epoch %d)", self.partition, epoch)
-                await self._on_lead(self.partition, epoch)
+                self._renew_sent_at, change = sent_at, epoch
         leases = await self.store.leases()
         self.lease = next((lease for lease in leases if lease.partition == self.partition), None)
         self._changed.set()
+        return change
+
+    async def _act(self, change: int | str | None) -> None:
+        if isinstance(change, str):
+            await self._step_down(change)
+        elif change is not None:
+            self.epoch = change
+            log.info("leading partition %d (epoch %d)", self.partition, change)
+            try:
+                await self._on_lead(self.partition, change)
+            except Exception:
+                log.exception("could not start leading partition %d", self.partition)
+                self.epoch = None
+                with contextlib.suppress(Exception):  # else it expires on its own
+                    await self.store.release_lease(self.partition, self.me.id, change)
 
     async def _step_down(self, why: str) -> None:
         if self.epoch is None:
