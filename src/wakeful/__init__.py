@@ -44,29 +44,33 @@ from wakeful.sdk.retry_policy import InvocationRetryPolicy
 from wakeful.sdk.service import Service
 from wakeful.sdk.unsupported import (
     ConnectError,
-    HarnessEnvironment,
     JournalValueCodec,
     JournalValueCodecProvider,
     connect,
-    create_test_harness,
-    test_harness,
     with_connection,
 )
 
 if TYPE_CHECKING:
     from wakeful.client import HttpError, RestateClient, RestateClientSendHandle, create_client
+    from wakeful.testing.harness import HarnessEnvironment, create_test_harness, test_harness
 
 _CLIENT_NAMES = frozenset(
     {"HttpError", "RestateClient", "RestateClientSendHandle", "create_client"}
 )
+_HARNESS_NAMES = frozenset({"HarnessEnvironment", "create_test_harness", "test_harness"})
 
 
 def __getattr__(name: str) -> Any:
-    # The ingress client (and httpx) load on first use: a server process never needs them.
+    # The ingress client (and httpx) load on first use: a server process never needs them;
+    # nor the test harness, which brings the whole server.
     if name in _CLIENT_NAMES:
         from wakeful import client
 
         return getattr(client, name)
+    if name in _HARNESS_NAMES:
+        from wakeful.testing import harness
+
+        return getattr(harness, name)
     raise AttributeError(f"module 'wakeful' has no attribute {name!r}")
 
 

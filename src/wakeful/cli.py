@@ -74,7 +74,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("app_spec", metavar="FILE_OR_MODULE:APP")
+@click.argument("app_spec", metavar="[FILE_OR_MODULE:APP]", required=False)
 @click.option("--data-dir", default=".wakeful", show_default=True, help="Where SQLite lives.")
 @click.option(
     "--store",
@@ -122,7 +122,7 @@ def main() -> None:
 )
 @click.option("--log-level", default="info", show_default=True)
 def serve(
-    app_spec: str,
+    app_spec: str | None,
     data_dir: str,
     store: str | None,
     lease_ttl: str,
@@ -140,7 +140,11 @@ def serve(
     max_body_size: int,
     log_level: str,
 ) -> None:
-    """Run an application: ingress, admin API, and the engine on SQLite."""
+    """Run an application: ingress, admin API, and the engine on SQLite.
+
+    Without an application it is a pure server, like restate-server: register remote
+    deployments with `POST /deployments` on the admin port.
+    """
     # Imported here so that the other commands start without loading the server.
     from wakeful.engine.model import RetryPolicy
     from wakeful.server.runtime import RuntimeSettings
@@ -151,7 +155,12 @@ def serve(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    application = load_app(app_spec)
+    if app_spec is None:
+        from wakeful.sdk.app import App
+
+        application = App()
+    else:
+        application = load_app(app_spec)
     backend = "sqlite"
     if store is not None:
         from wakeful.storage.url import check_store_url

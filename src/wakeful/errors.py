@@ -6,7 +6,6 @@ Exception
 ├── RetryableError(message, status_code=500, retry_after)    fails the attempt; retried after
 └── WakefulError                                             wakeful's own usage/runtime errors
     ├── InvalidIdError                                       malformed invocation/awakeable id
-    ├── JournalMismatchError (code 570)                      replay diverged from the journal
     ├── NotFoundError                                        unknown service, handler or id
     └── EngineUnavailableError (HTTP 503)                    an event could not be made durable
 NotImplementedError                                          an SDK feature not built yet
@@ -14,7 +13,10 @@ NotImplementedError                                          an SDK feature not 
 BaseException
 └── SdkInternalBaseException                  control flow the user's `except Exception` must
     ├── SuspendedException                    not swallow: the attempt suspends or is aborted
-    └── AttemptAbortedException
+    ├── AttemptAbortedException
+    └── VMError(code)                         the replay machine failed the attempt (latched:
+        ├── JournalMismatchError (570)        every later context call raises it again, and
+        └── ProtocolViolationError (571)      the attempt fails with its code, caught or not)
 ```
 
 Any exception raised by a handler that is not a `TerminalError` fails the attempt; the engine
@@ -31,15 +33,18 @@ __all__ = [
     "InvalidIdError",
     "JournalMismatchError",
     "NotFoundError",
+    "ProtocolViolationError",
     "RetryableError",
     "SdkInternalBaseException",
     "SuspendedException",
     "TerminalError",
+    "VMError",
     "WakefulError",
     "is_internal_exception",
 ]
 
 JOURNAL_MISMATCH = 570
+PROTOCOL_VIOLATION = 571
 
 
 class TerminalError(Exception):
@@ -92,26 +97,6 @@ class EngineUnavailableError(WakefulError):
     stored, and the request may be retried."""
 
 
-class JournalMismatchError(WakefulError):
-    """Replay diverged: the handler did something other than what the journal recorded."""
-
-    code = JOURNAL_MISMATCH
-
-    def __init__(
-        self, handler: str, index: int, expected: str, actual: str, invocation_id: str = ""
-    ) -> None:
-        where = f"{handler} ({invocation_id})" if invocation_id else handler
-        super().__init__(
-            f"journal mismatch in {where} at command index {index}: "
-            f"the journal recorded {expected}, but the handler did {actual}"
-        )
-        self.invocation_id = invocation_id
-        self.handler = handler
-        self.index = index
-        self.expected = expected
-        self.actual = actual
-
-
 class SdkInternalBaseException(BaseException):
     """Internal control flow; a handler must let it propagate."""
 
@@ -131,6 +116,51 @@ class AttemptAbortedException(SdkInternalBaseException):
 
     def __init__(self) -> None:
         super().__init__("the attempt was aborted; do not catch this exception")
+
+
+class VMError(SdkInternalBaseException):
+    """The replay machine failed the attempt; the attempt fails with `code`, whatever was caught."""
+
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class JournalMismatchError(VMError):
+    """Replay diverged: the handler did something other than what the journal recorded."""
+
+    code = JOURNAL_MISMATCH
+
+    def __init__(
+        self,
+        handler: str,
+        index: int,
+        expected: str,
+        actual: str,
+        invocation_id: str = "",
+        differences: tuple[str, ...] = (),
+    ) -> None:
+        where = f"{handler} ({invocation_id})" if invocation_id else handler
+        lines = [
+            f"journal mismatch in {where} at command index {index}: "
+            f"the journal recorded {expected}, but the handler did {actual}",
+            *(f"  {line}" for line in differences),
+        ]
+        super().__init__("\n".join(lines))
+        self.invocation_id = invocation_id
+        self.handler = handler
+        self.index = index
+        self.expected = expected
+        self.actual = actual
+        self.differences = differences
+
+
+class ProtocolViolationError(VMError):
+    """The attempt was driven in a way the replay machine does not allow (e.g. a bad journal)."""
+
+    code = PROTOCOL_VIOLATION
 
 
 def is_internal_exception(e: BaseException) -> bool:

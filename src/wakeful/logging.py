@@ -7,11 +7,11 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wakeful.vm.machine import AttemptMachine
+    from wakeful.vm.machine import ReplayMachine
 
 __all__ = ["RestateLoggingFilter", "current_machine", "getLogger"]
 
-current_machine: ContextVar[AttemptMachine | None] = ContextVar("wakeful_machine", default=None)
+current_machine: ContextVar[ReplayMachine | None] = ContextVar("wakeful_machine", default=None)
 
 
 class RestateLoggingFilter(logging.Filter):

@@ -158,6 +158,20 @@ async def nap(ctx: Context) -> str:
     return "rested"
 
 
+@echo.handler(invocation_retry_policy=NO_RETRIES)
+async def far_send(ctx: Context, days: int) -> str:
+    """Send `Echo/hello` `days` days from now (too far must fail this invocation, nothing else)."""
+    ctx.service_send(hello, arg=None, send_delay=timedelta(days=days))
+    return "sent"
+
+
+@echo.handler(invocation_retry_policy=NO_RETRIES)
+async def far_sleep(ctx: Context, days: int) -> str:
+    """Sleep `days` days (too far must fail this invocation, nothing else)."""
+    await ctx.sleep(timedelta(days=days))
+    return "woke"
+
+
 # -- keyed services ------------------------------------------
 
 counter = restate.VirtualObject("Counter")

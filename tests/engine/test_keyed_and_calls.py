@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wakeful.engine.commands import callee_id
 from wakeful.engine.effects import (
     AbortAttempt,
     EntriesAppended,
@@ -419,6 +420,31 @@ def test_calling_a_workflow_run_again_answers_409_to_the_caller() -> None:
     assert h.journal(A)[-1] == CompletionNotification(1, already)
     assert h.inv(W).callers == []
     assert h.journal(W) == [InputCommand(HEADERS, b"in")]
+
+
+def test_a_call_to_a_workflow_run_gets_the_run_id_whatever_the_caller_recorded() -> None:
+    """The engine owns callee ids: a generic call that recorded a position-derived id for a
+    workflow run still reaches the key's one run (it runs once per key)."""
+    h = Harness()
+    h.invoke(A, GREET)
+    recorded = callee_id(A, 1, RUN, None, workflow_run=False)
+    assert recorded != W
+    call = CallCommand("Signup", "run", KEY, b"go", HEADERS, recorded.to_bytes(), 1)
+    results = h.append(A, [call], now=T0 + 3)
+    assert started(results) == [W]
+    assert h.inv(A).children == [W.to_bytes()]
+
+
+def test_callee_ids_follow_the_caller_and_the_command_position() -> None:
+    """The derivation: stable for a position, different for another position or caller."""
+    first = callee_id(A, 1, GREET, None, workflow_run=False)
+    assert first == callee_id(A, 1, GREET, None, workflow_run=False)
+    assert first != callee_id(A, 2, GREET, None, workflow_run=False)
+    assert first != callee_id(B, 1, GREET, None, workflow_run=False)
+    assert first.partition_key == A.partition_key
+    keyed = callee_id(A, 1, ADD, "idem", workflow_run=False)
+    assert keyed == InvocationId.for_idempotency_key("Counter", "add", KEY, "idem")
+    assert callee_id(A, 7, RUN, None, workflow_run=True) == W
 
 
 def test_purging_a_workflow_run_clears_its_state_and_promises_only() -> None:

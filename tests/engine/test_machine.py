@@ -53,7 +53,7 @@ from wakeful.journal.entries import (
     RunCommand,
     SignalNotification,
 )
-from wakeful.journal.ids import AwakeableId, InvocationId
+from wakeful.journal.ids import AwakeableId, AwakeableRef, InvocationId
 
 IID = InvocationId(7, 1234)
 OTHER = InvocationId(9, 5678)
@@ -580,6 +580,19 @@ def test_complete_awakeable_with_malformed_id_is_journaled_without_follow_up() -
     h = Harness()
     h.invoke()
     command = CompleteAwakeableCommand("sign_1garbage", ok())
+    applied = h.apply(AppendEntries(IID, 1, [command], T0 + 1))
+    assert applied.outcome is True
+    assert applied.follow_ups == []
+    assert h.journal()[-1] == command
+
+
+def test_complete_awakeable_with_legacy_prom_id_does_not_deliver_signal_n() -> None:
+    """`prom_1…` names a journal entry, not a signal: no signal N reaches the target."""
+    h = Harness()
+    h.invoke(OTHER)
+    h.suspend((17,), iid=OTHER)
+    h.invoke(IID)
+    command = CompleteAwakeableCommand(str(AwakeableRef(OTHER, "entry", 17)), ok())
     applied = h.apply(AppendEntries(IID, 1, [command], T0 + 1))
     assert applied.outcome is True
     assert applied.follow_ups == []

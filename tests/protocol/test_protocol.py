@@ -31,7 +31,7 @@ from wakeful.journal.entries import (
     SleepCommand,
 )
 from wakeful.journal.ids import InvocationId
-from wakeful.protocol.discovery import DiscoveryError, parse_manifest
+from wakeful.protocol.discovery import DiscoveryError, is_bidi, parse_manifest
 from wakeful.protocol.framing import REQUESTED_ACK, Frame, FrameDecoder, FramingError, encode_frame
 from wakeful.protocol.journal import (
     CommandContext,
@@ -113,14 +113,14 @@ def test_manifest_parsing() -> None:
         b'"services":[{"name":"Greeter","ty":"VIRTUAL_OBJECT","inactivityTimeout":1000,'
         b'"handlers":[{"name":"greet","ty":"EXCLUSIVE","retryPolicyMaxAttempts":3}]}]}'
     )
-    assert not manifest.bidi
+    assert not is_bidi(manifest)
     (service,) = manifest.services
-    assert (service.name, service.ty, service.inactivityTimeout) == (
+    assert (service.name, service.ty, service.inactivity_timeout) == (
         "Greeter",
         "VIRTUAL_OBJECT",
         1000,
     )
-    assert service.handlers[0].retryPolicyMaxAttempts == 3
+    assert service.handlers[0].retry_policy_max_attempts == 3
     with pytest.raises(DiscoveryError, match="not JSON"):
         parse_manifest(b"{")
     with pytest.raises(DiscoveryError, match="invalid"):

@@ -19,20 +19,18 @@ from wakeful.journal.entries import (
 )
 from wakeful.journal.ids import AwakeableId, InvocationId
 from wakeful.sdk.attempt_context import AttemptContext
-from wakeful.vm.machine import AttemptMachine
+from wakeful.vm.machine import ReplayMachine
+from wakeful.vm.pump import AttemptPump
 
 IID = InvocationId(7, 42)
 
 
 def attempt(journal: list[Entry], timeout: float = 0) -> tuple[AttemptContext, list[Entry]]:
     flushed: list[Entry] = []
-    machine = AttemptMachine(
-        handler_label="Svc/handler",
-        journal=journal,
-        flush=flushed.extend,
-        inactivity_timeout=timeout,
-    )
-    return AttemptContext(machine, IID, None), flushed
+    machine = ReplayMachine("Svc/handler")
+    machine.start(journal)
+    pump = AttemptPump(machine, send=flushed.extend, inactivity_timeout=timeout)
+    return AttemptContext(pump, IID, None), flushed
 
 
 def ok(value: bytes) -> Result:
@@ -60,7 +58,7 @@ async def test_step_recorded_without_completion_runs_again() -> None:
     task = asyncio.ensure_future(future)
     await asyncio.sleep(0.01)
     assert flushed[flushed_before:] == [CompletionNotification(1, ok(b"5"))]
-    ctx.machine.deliver(2, flushed[flushed_before:])
+    ctx.pump.deliver(2, flushed[flushed_before:])
     assert await task == 5
 
 
@@ -130,7 +128,7 @@ async def test_live_notification_resumes_waiting_handler() -> None:
     task = asyncio.ensure_future(future)
     await asyncio.sleep(0.01)
     assert not task.done()
-    ctx.machine.deliver(1, [SignalNotification(17, ok(b'"hi"'))])
+    ctx.pump.deliver(1, [SignalNotification(17, ok(b'"hi"'))])
     assert await asyncio.wait_for(task, 1) == "hi"
 
 

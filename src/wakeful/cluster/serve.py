@@ -19,7 +19,7 @@ from wakeful.sdk.app import App
 from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
 from wakeful.server.runtime import Runtime, RuntimeSettings
-from wakeful.server.serve import ServeOptions, _server
+from wakeful.server.serve import ServeOptions, http_server
 from wakeful.storage.api import ProcessRow
 from wakeful.storage.postgres import PostgresStore
 from wakeful.storage.url import describe_store_url
@@ -88,8 +88,8 @@ async def serve_cluster(
     node = ClusterNode(membership, me, cluster, on_lead, on_lose)
     ingress = FrontDoor(node, "ingress", client, options.body_limit)
     admin = FrontDoor(node, "admin", client, options.body_limit)
-    ingress_server = _server(ingress, options.host, options.port)
-    admin_server = _server(admin, options.host, options.admin_port)
+    ingress_server = http_server(ingress, options.host, options.port)
+    admin_server = http_server(admin, options.host, options.admin_port)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -6,8 +6,7 @@ consequences become durable together: a crash never shows half a handler.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from wakeful.engine.applied import Applied, EngineConfig
 from wakeful.engine.effects import TimerScheduled
 from wakeful.engine.events import (
     AddCaller,
@@ -17,6 +16,7 @@ from wakeful.engine.events import (
     Invoke,
 )
 from wakeful.engine.model import (
+    HandlerKind,
     Invocation,
     PromiseKey,
     PromiseRecord,
@@ -43,12 +43,14 @@ from wakeful.journal.entries import (
     SetStateCommand,
     SleepCommand,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, parse_awakeable_id
+from wakeful.journal.ids import (
+    CANCEL_SIGNAL,
+    InvocationId,
+    parse_awakeable_id,
+    partition_key_for,
+)
 
-if TYPE_CHECKING:
-    from wakeful.engine.machine import Applied, EngineConfig
-
-__all__ = ["on_command", "promise_key"]
+__all__ = ["callee_id", "on_command", "promise_key"]
 
 VOID = Result(value=None)
 ALREADY_COMPLETED = Failure(409, "promise was already completed")
@@ -75,6 +77,8 @@ def on_command(
                 ref = parse_awakeable_id(awakeable_id)
             except InvalidIdError:
                 return  # the SDK validates ids when the command is made; never fail a batch
+            if ref.kind != "signal":
+                return  # a legacy `prom_1…` id names a journal entry, not signal N: see ingress
             out.follow_ups.append(DeliverSignal(ref.invocation_id, ref.index, result, now_ms))
         case SetStateCommand(name=name, value=value) if inv.kind.writes_state:
             state.set_state(_key(inv), name, value)
@@ -128,6 +132,32 @@ def on_command(
             pass
 
 
+def callee_id(
+    caller: InvocationId,
+    command_index: int,
+    target: Target,
+    idempotency_key: str | None,
+    workflow_run: bool,
+) -> InvocationId:
+    """The id of the invocation a call or send at `command_index` of `caller` creates.
+
+    A workflow's run is once per key and an idempotency key names its invocation, as at the
+    ingress; any other callee's id comes from the caller's id and the command's position, so
+    every replay and every invoker (in-process, or remote over Restate's protocol) agrees on
+    it without storing anything first.
+    """
+    if workflow_run and target.key is not None:
+        return InvocationId.for_workflow(target.service, target.key)
+    if idempotency_key is not None:
+        return InvocationId.for_idempotency_key(
+            target.service, target.handler, target.key, idempotency_key
+        )
+    key = target.key
+    partition = partition_key_for(key) if key is not None else caller.partition_key
+    parts: list[str | bytes] = [caller.to_bytes(), str(command_index)]
+    return InvocationId.deterministic("call", parts, partition)
+
+
 def _key(inv: Invocation) -> tuple[str, str]:
     return inv.target.service, inv.target.key or ""
 
@@ -140,12 +170,13 @@ def _call(
     now_ms: int,
     out: Applied,
 ) -> None:
-    if not _invoke_callee(config, command, now_ms, out, caller=(iid, command.completion_id)):
+    callee = _invoke_callee(config, command, now_ms, out, caller=(iid, command.completion_id))
+    if callee is None:
         target = Target(command.service, command.handler, command.key)
         failure = Result(failure=Failure(404, f"no handler {target} to call"))
         out.follow_ups.append(DeliverCompletion(iid, command.completion_id, failure, now_ms))
         return
-    inv.children.append(command.invocation_id)
+    inv.children.append(callee.to_bytes())
 
 
 def _send(config: EngineConfig, command: OneWayCallCommand, now_ms: int, out: Applied) -> None:
@@ -160,15 +191,29 @@ def _invoke_callee(
     out: Applied,
     caller: tuple[InvocationId, int] | None = None,
     invoke_at_ms: int | None = None,
-) -> bool:
-    """Invoke the target of a call or send as a follow-up; False if no such handler."""
+) -> InvocationId | None:
+    """Invoke the target of a call or send as a follow-up; its id, or None if no such handler
+    (or, from a broken invoker, no usable id)."""
     target = Target(command.service, command.handler, command.key)
     kind = config.handler_kind(target)
     if kind is None:
-        return False
+        return None
+    if kind == HandlerKind.WORKFLOW and target.key is not None:
+        # Whatever id the caller recorded (a generic call does not know it targets a run),
+        # a workflow's run is once per key.
+        callee = InvocationId.for_workflow(target.service, target.key)
+    elif command.idempotency_key is not None:
+        callee = InvocationId.for_idempotency_key(
+            target.service, target.handler, target.key, command.idempotency_key
+        )
+    else:
+        try:
+            callee = InvocationId.from_bytes(command.invocation_id)
+        except InvalidIdError:
+            return None
     out.follow_ups.append(
         Invoke(
-            InvocationId.from_bytes(command.invocation_id),
+            callee,
             target,
             command.input,
             command.headers,
@@ -179,4 +224,4 @@ def _invoke_callee(
             invoke_at_ms=invoke_at_ms,
         )
     )
-    return True
+    return callee

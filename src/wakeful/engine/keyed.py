@@ -7,17 +7,13 @@ becomes free while its inbox holds someone, so arrival order is kept.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from wakeful.engine.applied import Applied
 from wakeful.engine.effects import StartAttempt
 from wakeful.engine.events import StartInboxed, StartInvocation
 from wakeful.engine.model import HandlerKind, Invocation, ObjectKey, ObjectRecord, Status
 from wakeful.engine.state import INBOX_UNKNOWN, PartitionState
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
-
-if TYPE_CHECKING:
-    from wakeful.engine.machine import Applied
 
 __all__ = ["admit", "leave_inbox", "object_key", "release", "start_inboxed"]
 

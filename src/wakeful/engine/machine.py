@@ -17,14 +17,10 @@ per-key lock and inbox of virtual objects in `engine.keyed`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import msgspec
-
 from wakeful.engine import commands, keyed
+from wakeful.engine.applied import DAY_MS, Applied, EngineConfig
 from wakeful.engine.effects import (
     AbortAttempt,
-    Effect,
     EntriesAppended,
     InvocationFinished,
     StartAttempt,
@@ -56,9 +52,7 @@ from wakeful.engine.events import (
 from wakeful.engine.model import (
     HandlerKind,
     Invocation,
-    RetryPolicy,
     Status,
-    Target,
     Timer,
     TimerKind,
 )
@@ -77,8 +71,6 @@ from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
 
 __all__ = ["DAY_MS", "Applied", "Engine", "EngineConfig"]
 
-DAY_MS = 24 * 60 * 60 * 1000
-
 # Statuses in which an invocation still accepts notifications (Restate: invoked, suspended, paused).
 _ALIVE = frozenset({Status.RUNNING, Status.SUSPENDED, Status.BACKING_OFF, Status.PAUSED})
 # Statuses of an invocation that has not started yet.
@@ -88,39 +80,6 @@ KILLED = Failure(409, "killed")
 CANCELED = Failure(409, "canceled")
 CANCELLED_SIGNAL = Result(failure=Failure(409, "cancelled"))
 WORKFLOW_ALREADY_INVOKED = Failure(409, "the workflow method was already invoked")
-
-
-def _default_policy(_: Target) -> RetryPolicy:
-    return RetryPolicy()
-
-
-def _default_retention(_: Target, __: HandlerKind) -> int:
-    return DAY_MS
-
-
-def _any_kind(_: Target) -> HandlerKind | None:
-    return HandlerKind.SERVICE
-
-
-class EngineConfig(msgspec.Struct, frozen=True):
-    """Per-target settings the engine consults (resolved by the runtime from the app)."""
-
-    retry_policy: Callable[[Target], RetryPolicy] = _default_policy
-    completion_retention_ms: Callable[[Target, HandlerKind], int] = _default_retention
-    handler_kind: Callable[[Target], HandlerKind | None] = _any_kind
-
-
-class Applied(msgspec.Struct):
-    """What applying one event produced.
-
-    `follow_ups` are applied right after the event, in the same batch; `deferred` ones are
-    submitted again after the batch commits (they need state the batch could not load).
-    """
-
-    outcome: InvokeOutcome | LookupOutcome | bool | None = None
-    effects: list[Effect] = msgspec.field(default_factory=list)
-    follow_ups: list[Event] = msgspec.field(default_factory=list)
-    deferred: list[Event] = msgspec.field(default_factory=list)
 
 
 class Engine:

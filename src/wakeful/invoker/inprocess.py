@@ -20,10 +20,16 @@ from wakeful.engine.events import (
     Event,
 )
 from wakeful.engine.model import HandlerKind, ObjectKey
-from wakeful.errors import JournalMismatchError, RetryableError, SuspendedException, TerminalError
+from wakeful.errors import (
+    RetryableError,
+    SdkInternalBaseException,
+    TerminalError,
+    VMError,
+)
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.logging import current_machine
+from wakeful.registry import HandlerRecord, Registry
 from wakeful.sdk.app import App
 from wakeful.sdk.attempt_context import AttemptContext
 from wakeful.sdk.keyed_context import (
@@ -33,7 +39,8 @@ from wakeful.sdk.keyed_context import (
     WorkflowSharedAttemptContext,
 )
 from wakeful.sdk.service import Handler
-from wakeful.vm.machine import AttemptMachine
+from wakeful.vm.machine import ReplayMachine
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["InProcessInvoker", "InvokerSettings", "handler_kind"]
 
@@ -68,7 +75,7 @@ class InvokerSettings:
 class _Live:
     attempt: int
     task: asyncio.Task[None] | None
-    machine: AttemptMachine | None = None  # None while the journal is being loaded
+    pump: AttemptPump | None = None  # None while the journal is being loaded
     early: list[EntriesAppended] = field(default_factory=list)
 
 
@@ -79,6 +86,7 @@ class InProcessInvoker:
         self,
         app: App,
         *,
+        registry: Registry | None = None,
         post: Callable[[Event], None],
         load_journal: Callable[[InvocationId], Awaitable[list[Entry]]],
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
@@ -86,6 +94,7 @@ class InProcessInvoker:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
+        self.registry = registry
         self.clock = clock
         self.settings = settings or InvokerSettings()
         self._post = post
@@ -98,6 +107,17 @@ class InProcessInvoker:
     def running(self) -> int:
         """How many attempts are in memory right now."""
         return len(self._live)
+
+    def check_input(self, service: str, handler: str, body: bytes) -> str | None:
+        """None if the handler's input serde decodes `body`, else why not (a 400 at the edge)."""
+        found = self.app.handler(service, handler)
+        if found is None or found.arity != 2:
+            return None
+        try:
+            found.io.input_serde.deserialize(body)
+        except Exception as e:
+            return f"cannot decode the body for {found.label}: {e}"
+        return None
 
     def start(self, effect: StartAttempt) -> None:
         """Start an attempt (the engine already made it the current one)."""
@@ -114,10 +134,10 @@ class InProcessInvoker:
         live = self._live.get(effect.invocation_id)
         if live is None or live.attempt != effect.attempt:
             return
-        if live.machine is None:
+        if live.pump is None:
             live.early.append(effect)  # arrived while the journal was being loaded
         else:
-            live.machine.deliver(effect.first_index, effect.entries)
+            live.pump.deliver(effect.first_index, effect.entries)
 
     def abort(self, invocation_id: InvocationId) -> None:
         """Stop a live attempt, if there is one."""
@@ -152,7 +172,11 @@ class InProcessInvoker:
         journal = effect.journal
         if journal is None:
             journal = await self._load_journal(iid)
-        kind = handler_kind(handler) if handler is not None else HandlerKind.SERVICE
+        record = self._record(effect)
+        if record is not None:
+            kind = record.kind
+        else:
+            kind = handler_kind(handler) if handler is not None else HandlerKind.SERVICE
         load_state = None
         if kind != HandlerKind.SERVICE and effect.target.key is not None:
             key = (effect.target.service, effect.target.key)
@@ -164,41 +188,47 @@ class InProcessInvoker:
             self._post(AppendEntries(iid, attempt, entries, self.clock.now_ms()))
 
         timeout = self.settings.inactivity_timeout
-        if handler is not None and handler.inactivity_timeout is not None:
+        if record is not None and record.inactivity_timeout_ms is not None:
+            timeout = timedelta(milliseconds=record.inactivity_timeout_ms)
+        elif record is None and handler is not None and handler.inactivity_timeout is not None:
             timeout = handler.inactivity_timeout
-        machine = AttemptMachine(
-            handler_label=str(effect.target),
-            journal=journal,
-            flush=flush,
-            inactivity_timeout=timeout.total_seconds(),
-            invocation_id=str(iid),
-        )
-        for early in live.early:
-            fresh = [
-                entry
-                for offset, entry in enumerate(early.entries)
-                if early.first_index + offset >= len(journal)
-            ]
-            if fresh:
-                machine.deliver(early.first_index + len(early.entries) - len(fresh), fresh)
-        live.machine, live.early = machine, []
+        machine = ReplayMachine(str(effect.target), str(iid))
+        pump = AttemptPump(machine, send=flush, inactivity_timeout=timeout.total_seconds())
+        try:
+            machine.start(journal)
+        except VMError as e:
+            self._post(
+                AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), self.clock.now_ms())
+            )
+            return
+        for early in live.early:  # the machine skips what the loaded journal already had
+            pump.deliver(early.first_index, early.entries)
+        live.pump, live.early = pump, []
         ctx = _CONTEXTS[kind](
-            machine,
+            pump,
             iid,
             effect.idempotency_key,
             effect.target.key or "",
             load_state,
             kind.writes_state,
         )
-        self._post(await self._attempt(effect, handler, machine, ctx))
+        ctx.clock = self.clock  # durable timers and ctx.time() read the server's clock
+        self._post(await self._attempt(effect, handler, pump, ctx))
+
+    def _record(self, effect: StartAttempt) -> HandlerRecord | None:
+        """The registry's record of the attempt's handler (None without a registry)."""
+        if self.registry is None:
+            return None
+        return self.registry.handler(effect.target.service, effect.target.handler)
 
     async def _attempt(
         self,
         effect: StartAttempt,
         handler: Handler | None,
-        machine: AttemptMachine,
+        pump: AttemptPump,
         ctx: AttemptContext,
     ) -> Event:
+        machine = pump.machine
         iid, attempt = effect.invocation_id, effect.attempt
         now = self.clock.now_ms
         if handler is None:
@@ -206,36 +236,51 @@ class InProcessInvoker:
             return AttemptFailed(iid, attempt, [], failure, now())
         current_machine.set(machine)  # the replay-aware logging filter reads it
         try:
-            output = await _invoke(handler, ctx, machine.input.value)
-            if machine.failure is not None:
-                raise machine.failure
-        except SuspendedException:
-            assert machine.waiting is not None
-            return AttemptSuspended(
-                iid, attempt, machine.pending, machine.waiting, machine.seen_length, now()
-            )
-        except TerminalError as e:
-            result = Result(failure=Failure(e.status_code, e.message, e.metadata))
-            return AttemptCompleted(iid, attempt, machine.pending, result, now())
-        except NotImplementedError as e:  # a feature wakeful lacks: retrying cannot help
-            result = Result(failure=Failure(501, f"NotImplementedError: {e}"))
-            return AttemptCompleted(iid, attempt, machine.pending, result, now())
-        except JournalMismatchError as e:
-            log.error("invocation %s: %s", iid, e)
-            return AttemptFailed(iid, attempt, [], Failure(e.code, str(e)), now())
+            try:
+                output = await _invoke(handler, ctx, machine.input.value)
+                result = Result(value=output)
+            except TerminalError as e:
+                result = Result(failure=Failure(e.status_code, e.message, e.metadata))
+            except NotImplementedError as e:  # a feature wakeful lacks: retrying cannot help
+                result = Result(failure=Failure(501, f"NotImplementedError: {e}"))
+            await ctx.settle()  # state reads made but not awaited get their values
+            machine.end(result)
+        except SdkInternalBaseException:
+            pass  # suspended or failed: the machine has latched which (checked below)
         except RetryableError as e:
-            retry_after = (
-                None if e.retry_after is None else int(e.retry_after.total_seconds() * 1000)
-            )
-            failure = Failure(e.status_code, e.message)
-            return AttemptFailed(iid, attempt, machine.pending, failure, now(), retry_after)
+            machine.fail(e)
         except Exception as e:
-            log.warning("invocation %s attempt %d failed: %r", iid, attempt, e)
-            message = "".join(traceback.format_exception_only(e)).strip()
-            return AttemptFailed(iid, attempt, machine.pending, Failure(500, message), now())
+            machine.fail(e)
+        else:
+            return AttemptCompleted(iid, attempt, machine.take_output(), result, now())
         finally:
             ctx.close()
-        return AttemptCompleted(iid, attempt, machine.pending, Result(value=output), now())
+        return self._unfinished(effect, machine)
+
+    def _unfinished(self, effect: StartAttempt, machine: ReplayMachine) -> Event:
+        """The event of an attempt that did not complete: suspended, or failed (latched)."""
+        iid, attempt = effect.invocation_id, effect.attempt
+        now = self.clock.now_ms
+        error = machine.failure
+        if isinstance(error, VMError):  # a journal mismatch or a protocol violation
+            log.error("invocation %s: %s", iid, error)
+            return AttemptFailed(iid, attempt, [], Failure(error.code, str(error)), now())
+        if error is None and machine.waiting is not None:
+            return AttemptSuspended(
+                iid, attempt, machine.take_output(), machine.waiting, machine.seen_length,
+                now(),
+            )  # fmt: skip
+        if isinstance(error, RetryableError):
+            retry_after = (
+                None if error.retry_after is None else int(error.retry_after.total_seconds() * 1000)
+            )
+            failure = Failure(error.status_code, error.message)
+            return AttemptFailed(iid, attempt, machine.take_output(), failure, now(), retry_after)
+        if error is None:  # an internal exception raised by the handler itself
+            error = RuntimeError("the handler raised wakeful's internal control flow")
+        log.warning("invocation %s attempt %d failed: %r", iid, attempt, error)
+        message = "".join(traceback.format_exception_only(error)).strip()
+        return AttemptFailed(iid, attempt, machine.take_output(), Failure(500, message), now())
 
 
 async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:

@@ -314,6 +314,16 @@ class PartitionLeader:
         """How many invocation records are held in memory."""
         return len(self._cache)
 
+    @property
+    def idle(self) -> bool:
+        """True when no event is queued or being applied."""
+        return not self._queue and not self._inflight
+
+    @property
+    def result_waiters(self) -> int:
+        """How many callers wait for an invocation's result (attach, call)."""
+        return sum(len(futures) for futures in self._waiters.values())
+
     # -- the loop -----------------------------------------------------------------------
 
     async def run(self) -> None:

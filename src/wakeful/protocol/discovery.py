@@ -3,107 +3,38 @@ endpoint manifest (`application/vnd.restate.endpointmanifest.vN+json`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import httpx
-import msgspec
 
 from wakeful.errors import WakefulError
 from wakeful.protocol.version import DISCOVERY_ACCEPT, choose_version, manifest_version
+from wakeful.registry.manifest import EndpointManifest, ManifestError, decode_manifest
 
-__all__ = [
-    "DiscoveryError",
-    "EndpointManifest",
-    "HandlerManifest",
-    "ServiceManifest",
-    "discover",
-    "parse_manifest",
-]
-
-ServiceType = Literal["SERVICE", "VIRTUAL_OBJECT", "WORKFLOW"]
-HandlerType = Literal["EXCLUSIVE", "SHARED", "WORKFLOW"]
+__all__ = ["DiscoveryError", "discover", "http_client", "is_bidi", "parse_manifest"]
 
 
 class DiscoveryError(WakefulError):
     """Discovery failed: the endpoint is unreachable, or its answer is unusable."""
 
 
-class HandlerManifest(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One handler as the endpoint describes it (times in milliseconds; the field names are
-    the manifest's JSON names)."""
-
-    name: str
-    ty: HandlerType | None = None
-    input: dict[str, Any] | None = None
-    output: dict[str, Any] | None = None
-    documentation: str | None = None
-    metadata: dict[str, str] | None = None
-    inactivityTimeout: int | None = None
-    abortTimeout: int | None = None
-    journalRetention: int | None = None
-    idempotencyRetention: int | None = None
-    workflowCompletionRetention: int | None = None
-    enableLazyState: bool | None = None
-    ingressPrivate: bool | None = None
-    retryPolicyInitialInterval: int | None = None
-    retryPolicyMaxInterval: int | None = None
-    retryPolicyMaxAttempts: int | None = None
-    retryPolicyExponentiationFactor: float | None = None
-    retryPolicyOnMaxAttempts: str | None = None
-
-
-class ServiceManifest(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One service of the endpoint, with its handlers and service-level options."""
-
-    name: str
-    ty: ServiceType
-    handlers: list[HandlerManifest]
-    documentation: str | None = None
-    metadata: dict[str, str] | None = None
-    inactivityTimeout: int | None = None
-    abortTimeout: int | None = None
-    journalRetention: int | None = None
-    idempotencyRetention: int | None = None
-    enableLazyState: bool | None = None
-    ingressPrivate: bool | None = None
-    retryPolicyInitialInterval: int | None = None
-    retryPolicyMaxInterval: int | None = None
-    retryPolicyMaxAttempts: int | None = None
-    retryPolicyExponentiationFactor: float | None = None
-    retryPolicyOnMaxAttempts: str | None = None
-
-
-class EndpointManifest(msgspec.Struct, frozen=True, omit_defaults=True):
-    """What an endpoint serves and how it wants to be spoken to."""
-
-    protocolMode: Literal["BIDI_STREAM", "REQUEST_RESPONSE"] | None = None
-    minProtocolVersion: int = 5
-    maxProtocolVersion: int = 5
-    services: list[ServiceManifest] = msgspec.field(default_factory=list)
-    lambdaCompression: str | None = None
-
-    @property
-    def bidi(self) -> bool:
-        """True when the endpoint streams both ways (HTTP/2), False for request/response."""
-        return self.protocolMode != "REQUEST_RESPONSE"
-
-
 def parse_manifest(body: bytes) -> EndpointManifest:
     """Decode and check a manifest; DiscoveryError names what is wrong."""
     try:
-        manifest = msgspec.json.decode(body, type=EndpointManifest)
-    except msgspec.ValidationError as e:
-        raise DiscoveryError(f"the endpoint manifest is invalid: {e}") from e
-    except msgspec.DecodeError as e:
-        raise DiscoveryError(f"the endpoint manifest is not JSON: {e}") from e
+        manifest = decode_manifest(body)
+    except ManifestError as e:
+        raise DiscoveryError(str(e)) from e
     try:
-        choose_version(manifest.minProtocolVersion, manifest.maxProtocolVersion)
+        choose_version(manifest.min_protocol_version, manifest.max_protocol_version)
     except WakefulError as e:
         raise DiscoveryError(str(e)) from e
     names = [s.name for s in manifest.services]
     if len(set(names)) != len(names):
         raise DiscoveryError("the endpoint manifest lists a service twice")
     return manifest
+
+
+def is_bidi(manifest: EndpointManifest) -> bool:
+    """True when the endpoint streams both ways (HTTP/2), False for request/response."""
+    return manifest.protocol_mode != "REQUEST_RESPONSE"
 
 
 def http_client(use_http_11: bool, timeout: float | None = 30.0) -> httpx.AsyncClient:

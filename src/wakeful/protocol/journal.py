@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wakeful.engine.commands import callee_id
 from wakeful.engine.model import HandlerKind, Target
 from wakeful.errors import InvalidIdError, WakefulError
 from wakeful.journal.entries import (
@@ -42,7 +43,7 @@ from wakeful.journal.entries import (
     SignalNotification,
     SleepCommand,
 )
-from wakeful.journal.ids import InvocationId, partition_key_for
+from wakeful.journal.ids import InvocationId
 from wakeful.protocol.messages import MessageType, encode, pb
 
 __all__ = [
@@ -92,7 +93,9 @@ def result_of(message: Any, oneof: str = "result") -> Result:
     if which is None or which == "void":
         return Result(value=None)
     if which in ("value", "completion_value"):
-        return Result(value=bytes(getattr(message, which).content))
+        value = getattr(message, which)
+        # ProposeRunCompletion carries raw bytes, the other messages a `Value`.
+        return Result(value=bytes(value if isinstance(value, bytes) else value.content))
     if which in ("failure", "completion_failure"):
         return Result(failure=failure_of(getattr(message, which)))
     raise ProtocolViolation(f"unexpected result variant {which!r}")
@@ -113,16 +116,12 @@ class CommandContext:
     def callee_id(
         self, service: str, handler: str, key: str | None, idempotency_key: str | None
     ) -> InvocationId:
-        """The callee's id: the same rules as in-process calls (see sdk.calls)."""
-        if key is not None and self.handler_kind(Target(service, handler, key)) == (
-            HandlerKind.WORKFLOW
-        ):
-            return InvocationId.for_workflow(service, key)
-        if idempotency_key is not None:
-            return InvocationId.for_idempotency_key(service, handler, key, idempotency_key)
-        partition = partition_key_for(key) if key is not None else self.invocation_id.partition_key
-        parts: list[str | bytes] = [self.invocation_id.to_bytes(), str(self.command_index)]
-        return InvocationId.deterministic("call", parts, partition)
+        """The callee's id: the engine's derivation, as for in-process calls."""
+        target = Target(service, handler, key)
+        workflow_run = key is not None and self.handler_kind(target) == HandlerKind.WORKFLOW
+        return callee_id(
+            self.invocation_id, self.command_index, target, idempotency_key, workflow_run
+        )
 
 
 def _headers(message: Any) -> list[tuple[str, str]]:

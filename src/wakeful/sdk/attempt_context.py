@@ -25,7 +25,8 @@ from wakeful.sdk.context import (
 )
 from wakeful.sdk.futures import DurableFuture
 from wakeful.sdk.serde import DefaultSerde, Serde
-from wakeful.vm.machine import AttemptMachine, completion_handle, signal_handle
+from wakeful.vm.handles import completion_handle, signal_handle
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["AttemptContext"]
 
@@ -50,22 +51,21 @@ class AttemptContext(CallsMixin, Context):
 
     def __init__(
         self,
-        machine: AttemptMachine,
+        pump: AttemptPump,
         invocation_id: InvocationId,
         idempotency_key: str | None,
         key: str = "",
         load_state: Callable[[], Awaitable[dict[str, bytes]]] | None = None,
         writes_state: bool = False,
     ) -> None:
-        self.machine = machine
+        self.pump = pump
+        self.machine = machine = pump.machine
         self.invocation_id = invocation_id
         self._key = key
-        self._state: dict[str, bytes] | None = None  # keyed handlers: loaded on first read
         self._load_state = load_state
-        self._early_writes: list[tuple[str | None, bytes | None]] = []
         self._writes_state = writes_state
         self._children: list[str] = []
-        machine.on_cancel = self._cancel_children
+        pump.on_cancel = self._cancel_children
         self.attempt_finished = _AttemptFinished()
         self._random: Random | None = None  # seeded on first use: most handlers never ask
         self._steps: set[asyncio.Task[None]] = set()
@@ -78,6 +78,9 @@ class AttemptContext(CallsMixin, Context):
             attempt_finished_event=self.attempt_finished,
             idempotency_key=idempotency_key,
         )
+
+    async def settle(self) -> None:
+        """Wait until every command position taken has its value (keyed contexts load state)."""
 
     def close(self) -> None:
         """The attempt ended: stop steps still running, release attempt-scoped resources."""
@@ -99,7 +102,8 @@ class AttemptContext(CallsMixin, Context):
         return UUID(int=self.random().getrandbits(128), version=4)
 
     def time(self) -> RestateDurableFuture[float]:
-        return self.run_typed("timestamp", _time.time)
+        clock = self.clock
+        return self.run_typed("timestamp", lambda: clock.now_ms() / 1000)
 
     # -- durable steps -----------------------------------------------------------------
 
@@ -143,16 +147,17 @@ class AttemptContext(CallsMixin, Context):
         serde = options.serde
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(options.type_hint)
-        cid = self.machine.allocate_completion_id()
-        self.machine.command(RunCommand(name, cid))
-        if cid not in self.machine.recorded_completions:
-            self.machine.steps_executing += 1
+        machine = self.machine
+        cid = machine.allocate_completion_id()
+        machine.command(RunCommand(name, cid))
+        if cid not in machine.recorded_completions:
+            machine.step_started(cid)
             task = asyncio.get_running_loop().create_task(
                 self._execute_step(cid, name, action, options, serde, args, kwargs)
             )
             self._steps.add(task)
             task.add_done_callback(self._steps.discard)
-        return DurableFuture(self.machine, completion_handle(cid), serde)
+        return DurableFuture(self.pump, completion_handle(cid), serde)
 
     async def _execute_step(
         self,
@@ -164,7 +169,7 @@ class AttemptContext(CallsMixin, Context):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        machine = self.machine
+        pump = self.pump
         retry = _StepRetry.from_options(options)
         attempt = 0
         try:
@@ -181,7 +186,7 @@ class AttemptContext(CallsMixin, Context):
                     raise
                 except Exception as e:
                     if retry is None:
-                        machine.fail(e)  # no step retry policy: the whole attempt is retried
+                        pump.fail(e)  # no step retry policy: the whole attempt is retried
                         return
                     delay = retry.next_delay(attempt)
                     if delay is None:
@@ -191,9 +196,9 @@ class AttemptContext(CallsMixin, Context):
                         await asyncio.sleep(delay)
                         continue
                 break
-            machine.propose_completion(cid, result)
+            pump.propose_completion(cid, result)
         finally:
-            machine.steps_executing -= 1
+            pump.machine.step_abandoned(cid)  # no-op once its result was proposed
 
     # -- awakeables --------------------------------------------------------------------
 
@@ -206,7 +211,7 @@ class AttemptContext(CallsMixin, Context):
             serde = serde.with_maybe_type(type_hint)
         index = self.machine.allocate_signal_index()
         awakeable_id = str(AwakeableId(self.invocation_id, index))
-        return awakeable_id, DurableFuture(self.machine, signal_handle(index), serde)
+        return awakeable_id, DurableFuture(self.pump, signal_handle(index), serde)
 
     def resolve_awakeable(
         self,

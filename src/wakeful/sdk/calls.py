@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
+from wakeful.engine.commands import callee_id
+from wakeful.engine.model import Target
 from wakeful.errors import InvalidIdError, TerminalError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
@@ -16,7 +18,8 @@ from wakeful.journal.entries import (
     SendSignalCommand,
     SleepCommand,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId, partition_key_for
+from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
+from wakeful.journal.limits import latest_time_error
 from wakeful.sdk.context import (
     HandlerType,
     RestateDurableCallFuture,
@@ -32,7 +35,9 @@ from wakeful.sdk.futures import (
 )
 from wakeful.sdk.serde import BytesSerde, DefaultSerde, Serde
 from wakeful.sdk.service import handler_of
-from wakeful.vm.machine import AttemptMachine, completion_handle
+from wakeful.vm.handles import completion_handle
+from wakeful.vm.machine import ReplayMachine
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["CallsMixin"]
 
@@ -46,33 +51,31 @@ _CANCELLED = Result(failure=Failure(409, "cancelled"))
 class CallsMixin:
     """Calls between handlers, durable timers and cancellation, for `AttemptContext`."""
 
-    machine: AttemptMachine
+    machine: ReplayMachine
+    pump: AttemptPump
     invocation_id: InvocationId
     _children: list[str]
+    clock: Clock = SYSTEM_CLOCK  # the invoker sets the server's (a test's virtual clock)
 
     # -- timers ------------------------------------------------------------------------
 
     def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
         """A durable timer that fires after `delta` (survives restarts)."""
+        wake_up_at = _time_after(self.clock.now_ms(), delta, "sleep")
         cid = self.machine.allocate_completion_id()
-        wake_up_at = int((time.time() + delta.total_seconds()) * 1000)
         self.machine.command(SleepCommand(wake_up_at, cid, name))
-        return DurableSleepFuture(self.machine, completion_handle(cid), DefaultSerde())
+        return DurableSleepFuture(self.pump, completion_handle(cid), DefaultSerde())
 
     # -- calls -------------------------------------------------------------------------
 
     def _callee_id(
         self, service: str, handler: str, key: str | None, idem: str | None, workflow_run: bool
     ) -> InvocationId:
-        if workflow_run and key is not None:
-            return InvocationId.for_workflow(service, key)  # run once per workflow key
-        if idem is not None:
-            return InvocationId.for_idempotency_key(service, handler, key, idem)
-        # Derived from this invocation and the call's position: the same on every replay.
+        # The engine's derivation, from this invocation and the call's position: the same on
+        # every replay, and the id the engine invokes.
+        target = Target(service, handler, key)
         index = self.machine.next_command_index
-        parts: list[str | bytes] = [self.invocation_id.to_bytes(), str(index)]
-        partition = partition_key_for(key) if key is not None else self.invocation_id.partition_key
-        return InvocationId.deterministic("call", parts, partition)
+        return callee_id(self.invocation_id, index, target, idem, workflow_run)
 
     def _call(
         self,
@@ -103,7 +106,7 @@ class CallsMixin:
         callee_text = str(callee)
         self._children.append(callee_text)
         return DurableCallFuture(
-            self.machine, completion_handle(cid), serde, callee_text, self.cancel_invocation
+            self.pump, completion_handle(cid), serde, callee_text, self.cancel_invocation
         )
 
     def _send(
@@ -120,7 +123,7 @@ class CallsMixin:
         callee = self._callee_id(service, handler, key, idempotency_key, workflow_run)
         invoke_at = None
         if send_delay is not None and send_delay.total_seconds() > 0:
-            invoke_at = int((time.time() + send_delay.total_seconds()) * 1000)
+            invoke_at = _time_after(self.clock.now_ms(), send_delay, "send_delay")
         command = OneWayCallCommand(
             service,
             handler,
@@ -279,12 +282,21 @@ class CallsMixin:
             serde = serde.with_maybe_type(type_hint)
         cid = self.machine.allocate_completion_id()
         self.machine.command(AttachInvocationCommand(target.to_bytes(), cid))
-        return DurableFuture(self.machine, completion_handle(cid), serde)
+        return DurableFuture(self.pump, completion_handle(cid), serde)
 
     def _cancel_children(self) -> None:
         """Propagate a cancellation to the calls this invocation made."""
         for child in self._children:
             self.cancel_invocation(child)
+
+
+def _time_after(now_ms: int, delta: timedelta, what: str) -> int:
+    """Epoch milliseconds `delta` after `now_ms`; TerminalError (400) if that cannot be stored."""
+    delta_ms = delta.total_seconds() * 1000
+    reason = latest_time_error(now_ms, max(delta_ms, 0.0))
+    if reason is not None:
+        raise TerminalError(f"bad {what}: {reason}", 400)
+    return now_ms + int(delta_ms)
 
 
 def _parse(invocation_id: str) -> InvocationId:

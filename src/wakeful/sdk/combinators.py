@@ -11,14 +11,15 @@ from typing import Any
 
 from wakeful.sdk.context import RestateDurableFuture
 from wakeful.sdk.futures import DurableFuture
-from wakeful.vm.machine import AttemptMachine, Await
+from wakeful.vm.handles import Await
+from wakeful.vm.pump import AttemptPump
 
 __all__ = ["as_completed", "gather", "select", "wait_completed"]
 
 
 def _durable(
     futures: Sequence[RestateDurableFuture[Any]],
-) -> tuple[AttemptMachine, list[DurableFuture[Any]]]:
+) -> tuple[AttemptPump, list[DurableFuture[Any]]]:
     if not futures:
         raise ValueError("combinators need at least one future")
     found: list[DurableFuture[Any]] = []
@@ -26,24 +27,24 @@ def _durable(
         if not isinstance(future, DurableFuture):
             raise TypeError(f"not a durable future of this context: {future!r}")
         found.append(future)
-    machine = found[0].machine
-    if any(f.machine is not machine for f in found):
+    pump = found[0].pump
+    if any(f.pump is not pump for f in found):
         raise ValueError("all futures of a combinator must come from the same context")
-    return machine, found
+    return pump, found
 
 
 def _completion_order(
-    machine: AttemptMachine, futures: list[DurableFuture[Any]]
+    pump: AttemptPump, futures: list[DurableFuture[Any]]
 ) -> list[DurableFuture[Any]]:
-    rank = {handle: i for i, handle in enumerate(machine.results)}
+    rank = {handle: i for i, handle in enumerate(pump.machine.results)}
     done = [f for f in futures if f.handle in rank]
     return sorted(done, key=lambda f: rank[f.handle])
 
 
 async def gather(*futures: RestateDurableFuture[Any]) -> list[RestateDurableFuture[Any]]:
     """Wait until all futures are completed; return them (await each for its value)."""
-    machine, found = _durable(futures)
-    await machine.wait_for([f.handle for f in found], Await.ALL)
+    pump, found = _durable(futures)
+    await pump.wait_for([f.handle for f in found], Await.ALL)
     return list(futures)
 
 
@@ -54,9 +55,9 @@ async def select(**futures: RestateDurableFuture[Any]) -> list[Any]:
     ...     case ["approved", verdict]: ...
     ...     case ["timeout", _]: ...
     """
-    machine, found = _durable(list(futures.values()))
-    await machine.wait_for([f.handle for f in found], Await.ANY)
-    first = _completion_order(machine, found)[0]
+    pump, found = _durable(list(futures.values()))
+    await pump.wait_for([f.handle for f in found], Await.ANY)
+    first = _completion_order(pump, found)[0]
     name = next(n for n, f in futures.items() if f is first)
     return [name, await first]
 
@@ -65,9 +66,9 @@ async def wait_completed(
     *futures: RestateDurableFuture[Any],
 ) -> tuple[list[RestateDurableFuture[Any]], list[RestateDurableFuture[Any]]]:
     """Wait until at least one future completes; return `(done, pending)`."""
-    machine, found = _durable(futures)
-    await machine.wait_for([f.handle for f in found], Await.ANY)
-    done = _completion_order(machine, found)
+    pump, found = _durable(futures)
+    await pump.wait_for([f.handle for f in found], Await.ANY)
+    done = _completion_order(pump, found)
     pending = [f for f in found if f not in done]
     return list(done), list(pending)
 
@@ -76,9 +77,9 @@ async def as_completed(
     *futures: RestateDurableFuture[Any],
 ) -> AsyncIterator[RestateDurableFuture[Any]]:
     """Yield the futures as they complete, in completion order."""
-    machine, remaining = _durable(futures)
+    pump, remaining = _durable(futures)
     while remaining:
-        await machine.wait_for([f.handle for f in remaining], Await.ANY)
-        for future in _completion_order(machine, remaining):
+        await pump.wait_for([f.handle for f in remaining], Await.ANY)
+        for future in _completion_order(pump, remaining):
             remaining.remove(future)
             yield future

@@ -1,4 +1,4 @@
-"""Durable futures: results that live in the journal, awaited through the replay machine."""
+"""Durable futures: results that live in the journal, awaited through the attempt's pump."""
 
 from __future__ import annotations
 
@@ -13,9 +13,16 @@ from wakeful.sdk.context import (
     SendHandle,
 )
 from wakeful.sdk.serde import Serde
-from wakeful.vm.machine import AttemptMachine
+from wakeful.vm.handles import Handle
+from wakeful.vm.pump import AttemptPump
 
-__all__ = ["DurableCallFuture", "DurableFuture", "DurableSendHandle", "DurableSleepFuture"]
+__all__ = [
+    "DurableCallFuture",
+    "DurableFuture",
+    "DurableSendHandle",
+    "DurableSleepFuture",
+    "Ready",
+]
 
 T = TypeVar("T")
 
@@ -23,8 +30,8 @@ T = TypeVar("T")
 class DurableFuture(RestateDurableFuture[T]):
     """A future on a completion or signal of the current invocation."""
 
-    def __init__(self, machine: AttemptMachine, handle: int, serde: Serde[T]) -> None:
-        self.machine = machine
+    def __init__(self, pump: AttemptPump, handle: Handle, serde: Serde[T]) -> None:
+        self.pump = pump
         self.handle = handle
         self.serde = serde
 
@@ -32,12 +39,12 @@ class DurableFuture(RestateDurableFuture[T]):
         return self._value().__await__()
 
     async def _value(self) -> T:
-        await self.machine.wait_for([self.handle])
+        await self.pump.wait_for([self.handle])
         return self.value_now()
 
     def value_now(self) -> T:
         """The result of a completed future (raises TerminalError for a failure)."""
-        result = self.machine.results[self.handle]
+        result = self.pump.machine.results[self.handle]
         if result.failure is not None:
             failure = result.failure
             raise TerminalError(failure.message, failure.code, failure.metadata)
@@ -56,13 +63,13 @@ class DurableCallFuture(DurableFuture[T], RestateDurableCallFuture[T]):
 
     def __init__(
         self,
-        machine: AttemptMachine,
-        handle: int,
+        pump: AttemptPump,
+        handle: Handle,
         serde: Serde[T],
         callee: str,
         cancel: Callable[[str], None],
     ) -> None:
-        super().__init__(machine, handle, serde)
+        super().__init__(pump, handle, serde)
         self._callee = callee
         self._cancel = cancel
 
@@ -90,10 +97,14 @@ class DurableSendHandle(SendHandle):
         self._cancel(self._callee)
 
 
-async def _resolved(value: T) -> T:
-    return value
+class Ready(Awaitable[T]):
+    """An awaitable whose value is already known (no coroutine: nothing to forget awaiting)."""
 
+    __slots__ = ("value",)
 
-def resolved(value: T) -> Awaitable[T]:
-    """An awaitable that is already done."""
-    return _resolved(value)
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        return self.value
+        yield  # a generator that returns at once

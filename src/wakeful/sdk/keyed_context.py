@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
+from wakeful.errors import ProtocolViolationError
 from wakeful.journal.entries import (
     ClearAllStateCommand,
     ClearStateCommand,
     CompletePromiseCommand,
+    Entry,
     Failure,
     GetPromiseCommand,
     GetStateCommand,
@@ -26,9 +29,12 @@ from wakeful.sdk.context import (
     WorkflowContext,
     WorkflowSharedContext,
 )
-from wakeful.sdk.futures import DurableFuture
+from wakeful.sdk.futures import DurableFuture, Ready
+from wakeful.sdk.key_state import KeyState
 from wakeful.sdk.serde import DefaultSerde, Serde
-from wakeful.vm.machine import AttemptMachine, completion_handle
+from wakeful.vm.handles import completion_handle
+from wakeful.vm.machine import ReplayMachine, Slot
+from wakeful.vm.pump import AttemptPump
 
 __all__ = [
     "ObjectAttemptContext",
@@ -41,42 +47,25 @@ T = TypeVar("T")
 
 
 class _KeyedMixin:
-    """State of the invocation's key: read from the attempt's snapshot, writes journaled."""
+    """State of the invocation's key: reads recorded at their position, writes journaled."""
 
-    machine: AttemptMachine
+    pump: AttemptPump
+    machine: ReplayMachine
     _key: str
-    _state: dict[str, bytes] | None  # None until the snapshot is loaded (on the first read)
     _load_state: Callable[[], Awaitable[dict[str, bytes]]] | None
-    _early_writes: list[tuple[str | None, bytes | None]]  # before the snapshot; None = all
     _writes_state: bool
+
+    @functools.cached_property
+    def _key_state(self) -> KeyState:
+        return KeyState(self.pump, self._load_state)
 
     def key(self) -> str:
         """The object or workflow key."""
         return self._key
 
-    async def _snapshot(self) -> dict[str, bytes]:
-        """The key's state, loaded on first use, with this attempt's own writes applied."""
-        if self._state is None:
-            state = dict(await self._load_state()) if self._load_state is not None else {}
-            for name, value in self._early_writes:
-                if name is None:
-                    state.clear()
-                elif value is None:
-                    state.pop(name, None)
-                else:
-                    state[name] = value
-            self._state, self._early_writes = state, []
-        return self._state
-
-    def _write(self, name: str | None, value: bytes | None) -> None:
-        if self._state is None:
-            self._early_writes.append((name, value))
-        elif name is None:
-            self._state.clear()
-        elif value is None:
-            self._state.pop(name, None)
-        else:
-            self._state[name] = value
+    async def settle(self) -> None:
+        """Wait until every state read has its value (the shared load finished)."""
+        await self._key_state.settle()
 
     def get(
         self,
@@ -87,32 +76,34 @@ class _KeyedMixin:
         """The value stored under `name`, or None (recorded, so a replay reads the same)."""
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
-        return self._get(name, serde)
 
-    async def _get(self, name: str, serde: Serde[T]) -> T | None:
-        if self.machine.replaying:  # the journal has the value: no need to read the state
-            recorded = self.machine.command(GetStateCommand(name, None))
-            value = recorded.value if isinstance(recorded, GetStateCommand) else None
-        else:
-            value = (await self._snapshot()).get(name)
-            recorded = self.machine.command(GetStateCommand(name, value))
-            if isinstance(recorded, GetStateCommand):
-                value = recorded.value
-        return None if value is None else serde.deserialize(value)
+        def decode(entry: Entry) -> T | None:
+            value = entry.value if isinstance(entry, GetStateCommand) else None
+            return None if value is None else serde.deserialize(value)
+
+        state = self._key_state
+        if state.values is not None:  # loaded: the position and the value are known now
+            command = GetStateCommand(name, state.values.get(name))
+            return Ready(decode(self.machine.command(command) or command))
+        taken = self.machine.command_deferred(GetStateCommand(name, None))
+        if not isinstance(taken, Slot):  # replaying: the journal has the value
+            return Ready(decode(taken))
+        return _SlotRead(state.read_later(taken), taken, self.machine, decode)
 
     def state_keys(self) -> Awaitable[list[str]]:
         """The names of all stored values."""
-        return self._state_keys()
 
-    async def _state_keys(self) -> list[str]:
-        if self.machine.replaying:
-            recorded = self.machine.command(GetStateKeysCommand([]))
-            return list(recorded.keys) if isinstance(recorded, GetStateKeysCommand) else []
-        keys = sorted(await self._snapshot())
-        recorded = self.machine.command(GetStateKeysCommand(keys))
-        if isinstance(recorded, GetStateKeysCommand):
-            keys = list(recorded.keys)
-        return keys
+        def decode(entry: Entry) -> list[str]:
+            return list(entry.keys) if isinstance(entry, GetStateKeysCommand) else []
+
+        state = self._key_state
+        if state.values is not None:
+            command = GetStateKeysCommand(sorted(state.values))
+            return Ready(decode(self.machine.command(command) or command))
+        taken = self.machine.command_deferred(GetStateKeysCommand([]))
+        if not isinstance(taken, Slot):
+            return Ready(decode(taken))
+        return _SlotRead(state.read_later(taken), taken, self.machine, decode)
 
     def _check_writable(self, operation: str) -> None:
         if not self._writes_state:
@@ -123,19 +114,44 @@ class _KeyedMixin:
         self._check_writable("set")
         data = serde.serialize(value)
         self.machine.command(SetStateCommand(name, data))
-        self._write(name, data)
+        self._key_state.write(name, data)
 
     def clear(self, name: str) -> None:
         """Delete the value stored under `name`."""
         self._check_writable("clear")
         self.machine.command(ClearStateCommand(name))
-        self._write(name, None)
+        self._key_state.write(name, None)
 
     def clear_all(self) -> None:
         """Delete every stored value of this key."""
         self._check_writable("clear_all")
         self.machine.command(ClearAllStateCommand())
-        self._write(None, None)
+        self._key_state.write(None, None)
+
+
+class _SlotRead(Awaitable[T]):
+    """A state read whose position is taken; its value arrives with the shared state load."""
+
+    __slots__ = ("_decode", "_loaded", "_machine", "_slot")
+
+    def __init__(
+        self,
+        loaded: Awaitable[None],
+        slot: Slot,
+        machine: ReplayMachine,
+        decode: Callable[[Entry], T],
+    ) -> None:
+        self._loaded = loaded
+        self._slot = slot
+        self._machine = machine
+        self._decode = decode
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        yield from self._loaded.__await__()
+        entry = self._slot.entry
+        if entry is None:  # the load failed: the attempt fails with that error
+            raise self._machine.failure or ProtocolViolationError("a state read got no value")
+        return self._decode(entry)
 
 
 class _NoneSerde(Serde[None]):
@@ -149,25 +165,26 @@ class _NoneSerde(Serde[None]):
 class AttemptPromise(DurablePromise[T]):
     """A workflow's durable promise, as seen from one attempt."""
 
-    def __init__(self, machine: AttemptMachine, name: str, serde: Serde[T]) -> None:
+    def __init__(self, pump: AttemptPump, name: str, serde: Serde[T]) -> None:
         super().__init__(name, serde)
-        self.machine = machine
+        self.pump = pump
+        self.machine = pump.machine
 
     def value(self) -> RestateDurableFuture[T]:
         cid = self.machine.allocate_completion_id()
         self.machine.command(GetPromiseCommand(self.name, cid))
-        return DurableFuture(self.machine, completion_handle(cid), self.serde)
+        return DurableFuture(self.pump, completion_handle(cid), self.serde)
 
     def peek(self) -> Awaitable[T | None]:
         cid = self.machine.allocate_completion_id()
         self.machine.command(PeekPromiseCommand(self.name, cid))
-        future: DurableFuture[Any] = DurableFuture(self.machine, completion_handle(cid), self.serde)
+        future: DurableFuture[Any] = DurableFuture(self.pump, completion_handle(cid), self.serde)
         return future
 
     def _complete(self, result: Result) -> Awaitable[None]:
         cid = self.machine.allocate_completion_id()
         self.machine.command(CompletePromiseCommand(self.name, result, cid))
-        return DurableFuture(self.machine, completion_handle(cid), _NoneSerde())
+        return DurableFuture(self.pump, completion_handle(cid), _NoneSerde())
 
     def resolve(self, value: T) -> Awaitable[None]:
         return self._complete(Result(value=self.serde.serialize(value)))
@@ -177,7 +194,7 @@ class AttemptPromise(DurablePromise[T]):
 
 
 class _PromiseMixin:
-    machine: AttemptMachine
+    pump: AttemptPump
 
     def promise(
         self,
@@ -188,7 +205,7 @@ class _PromiseMixin:
         """The workflow's durable promise called `name`."""
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
-        return AttemptPromise(self.machine, name, serde)
+        return AttemptPromise(self.pump, name, serde)
 
 
 class ObjectAttemptContext(_KeyedMixin, AttemptContext, ObjectContext):

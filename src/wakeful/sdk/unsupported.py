@@ -1,4 +1,4 @@
-"""restate-sdk names that concern remote deployments or its Docker test harness.
+"""restate-sdk names that concern reverse connections to a Restate server and journal codecs.
 
 They exist so that modules written for restate-sdk import unchanged; using them raises a
 `NotImplementedError` that says what to do instead.
@@ -9,17 +9,13 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 __all__ = [
     "ConnectError",
-    "HarnessEnvironment",
     "JournalValueCodec",
     "JournalValueCodecProvider",
     "connect",
-    "create_test_harness",
-    "test_harness",
     "with_connection",
 ]
 
@@ -43,14 +39,6 @@ class ConnectError(Exception):
     """A reverse connection to a Restate server failed."""
 
 
-@dataclass
-class HarnessEnvironment:
-    """Where the test harness's server listens."""
-
-    ingress_url: str
-    admin_api_url: str
-
-
 def _unsupported(feature: str, instead: str) -> NoReturn:
     raise NotImplementedError(f"{feature} is not supported by wakeful: {instead}")
 
@@ -67,31 +55,3 @@ async def with_connection(
     """restate-sdk's reverse connection to a Restate server."""
     _unsupported("with_connection()", "run the app in-process with `wakeful serve module:app`")
     yield  # pragma: no cover
-
-
-@asynccontextmanager
-async def create_test_harness(
-    app: Any,
-    follow_logs: bool = False,
-    restate_image: str = "",
-    always_replay: bool = False,
-    disable_retries: bool = False,
-    journal_value_codec: JournalValueCodec | None = None,
-) -> AsyncIterator[HarnessEnvironment]:
-    """restate-sdk's Docker-based harness."""
-    _unsupported("the Docker test harness", "start `wakeful serve` with --inactivity-timeout 0")
-    yield  # pragma: no cover
-
-
-def test_harness(
-    app: Any,
-    follow_logs: bool = False,
-    restate_image: str = "",
-    always_replay: bool = False,
-    disable_retries: bool = False,
-) -> Any:
-    """restate-sdk's Docker-based harness (pytest fixture factory)."""
-    _unsupported("the Docker test harness", "start `wakeful serve` with --inactivity-timeout 0")
-
-
-test_harness.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -1,4 +1,5 @@
-"""The admin API (port 9070): health, services, invocations (list, describe, resume)."""
+"""The admin API (port 9070): health, deployments and services, invocations (list, describe,
+resume)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,24 @@ from wakeful.engine.model import Invocation, Status
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
-from wakeful.server.http import HttpError, Receive, Scope, Send, lifespan, send_error, send_json
+from wakeful.server.deployments_api import DeploymentsApi
+from wakeful.server.http import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    check_headers,
+    lifespan,
+    send_error,
+    send_json,
+)
 from wakeful.server.runtime import Runtime
 from wakeful.storage.api import SINGLE_PARTITION
 
 __all__ = ["AdminApp"]
+
+MAX_LIST_LIMIT = 100_000
+DEFAULT_LIST_LIMIT = 100
 
 
 class AdminApp:
@@ -22,6 +36,7 @@ class AdminApp:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.deployments = DeploymentsApi(runtime.deployments)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -30,7 +45,8 @@ class AdminApp:
         if scope["type"] != "http":
             return
         try:
-            await self._route(scope, send)
+            check_headers(scope)
+            await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
         except EngineUnavailableError as e:
@@ -38,10 +54,12 @@ class AdminApp:
         except Exception as e:  # pragma: no cover - last resort, keeps the JSON contract
             await send_error(send, HttpError(500, f"internal error: {e}", "admin"))
 
-    async def _route(self, scope: Scope, send: Send) -> None:
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = [unquote(p) for p in scope["path"].strip("/").split("/") if p]
         method = scope["method"]
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        if await self.deployments.route(parts, method, query, receive, send):
+            return
         match parts:
             case ["health"]:
                 problem = self.runtime.health()
@@ -49,8 +67,6 @@ class AdminApp:
                     await send_json(send, 200, {})
                 else:
                     await send_json(send, 503, {"message": problem})
-            case ["services"] if method == "GET":
-                await send_json(send, 200, {"services": self._services()})
             case ["invocations"] if method == "GET":
                 await send_json(send, 200, await self._list(query))
             case ["invocations", iid] if method == "GET":
@@ -64,22 +80,10 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
-            case ["services" | "invocations" | "health", *_]:
+            case ["services" | "invocations" | "health" | "deployments", *_]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
-
-    def _services(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": service.name,
-                "ty": {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}[
-                    service.kind
-                ],
-                "handlers": [{"name": h.name, "ty": h.kind} for h in service.handlers.values()],
-            }
-            for service in self.runtime.app.services.values()
-        ]
 
     async def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         status = None
@@ -89,7 +93,7 @@ class AdminApp:
             if not matching:
                 raise HttpError(400, f"unknown status {label!r}")
             status = int(matching[0])
-        limit = int(query.get("limit", ["100"])[0])
+        limit = _limit(query)
         rows = await self.runtime.store.list_invocations(status, limit)
         return {"invocations": [_summary(r.invocation_id, r.invocation) for r in rows]}
 
@@ -144,6 +148,22 @@ _ALREADY_COMPLETED = (
     "The invocation was already completed, so it cannot be cancelled nor killed. "
     "You can instead purge the invocation, in order for restate to forget it."
 )
+
+
+def _limit(query: dict[str, list[str]]) -> int:
+    """The `limit` query parameter: a whole number from 1 to MAX_LIST_LIMIT."""
+    if "limit" not in query:
+        return DEFAULT_LIST_LIMIT
+    text = query["limit"][0].strip()
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 9
+        or not 1 <= int(text) <= MAX_LIST_LIMIT
+    ):
+        raise HttpError(
+            400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
+        )
+    return int(text)
 
 
 def _parse(text: str) -> InvocationId:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["parse_duration_ms"]
@@ -22,7 +23,9 @@ _UNITS_MS = {
 
 
 def parse_duration_ms(text: str) -> int:
-    """Milliseconds of a duration; ValueError if it is neither ISO 8601 nor humantime."""
+    """Milliseconds of a duration; ValueError if it is neither ISO 8601 nor humantime, or so
+    long that it is not a finite number (the caller checks it against the latest storable
+    time)."""
     text = text.strip()
     iso = _ISO.match(text)
     if iso is not None and text.upper() not in ("P", "PT"):
@@ -33,7 +36,7 @@ def parse_duration_ms(text: str) -> int:
             + parts.get("m", 0) * 60
             + parts.get("s", 0)
         )
-        return int(seconds * 1000)
+        return _finite_ms(seconds * 1000, text)
     pieces = _HUMAN_PART.findall(text)
     if not pieces or _HUMAN_PART.sub("", text).strip():
         raise ValueError(f"not a duration: {text!r}")
@@ -43,4 +46,10 @@ def parse_duration_ms(text: str) -> int:
         if factor is None:
             raise ValueError(f"unknown duration unit {unit!r}")
         total += float(amount) * factor
-    return int(total)
+    return _finite_ms(total, text)
+
+
+def _finite_ms(ms: float, text: str) -> int:
+    if not math.isfinite(ms):
+        raise ValueError(f"duration too long: {text[:40]!r}")
+    return int(ms)

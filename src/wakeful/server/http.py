@@ -8,10 +8,13 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
     "HttpError",
     "Receive",
     "Scope",
     "Send",
+    "check_headers",
     "lifespan",
     "read_body",
     "request_headers",
@@ -20,6 +23,11 @@ __all__ = [
 ]
 
 _encode_json = msgspec.json.Encoder().encode
+
+# Restate's ingress (hyper) answers 431 past 100 request headers; the size bound keeps a few
+# huge headers from being forwarded into every journal.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,6 +43,20 @@ class HttpError(Exception):
         self.status = status
         self.message = message
         self.source = source
+
+
+def check_headers(scope: Scope) -> None:
+    """431 for a request with more headers, or larger ones, than the ingress takes."""
+    headers = scope.get("headers") or []
+    if len(headers) > MAX_HEADERS:
+        raise HttpError(
+            431, f"too many request headers: {len(headers)}, the limit is {MAX_HEADERS}"
+        )
+    size = sum(len(k) + len(v) for k, v in headers)
+    if size > MAX_HEADER_BYTES:
+        raise HttpError(
+            431, f"request headers too large: {size} bytes, the limit is {MAX_HEADER_BYTES}"
+        )
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Wiring: store + engine + partition leader + router + in-process invoker + timers + recovery."""
+"""Wiring: store + registry + engine + partition leader + router + invokers + timers + recovery."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from wakeful.clock import SYSTEM_CLOCK, Clock
+from wakeful.deployments.registry import Deployments
+from wakeful.deployments.store import DeploymentStore
 from wakeful.engine.effects import (
     AbortAttempt,
     Effect,
@@ -18,14 +20,18 @@ from wakeful.engine.effects import (
 )
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
-from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings, handler_kind
+from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
+from wakeful.invoker.remote import RemoteInvoker
+from wakeful.invoker.router import InvokerRouter
 from wakeful.partition.leader import PartitionLeader
 from wakeful.partition.purge import PurgeLoop
 from wakeful.partition.recovery import recover
 from wakeful.partition.router import Router
 from wakeful.partition.supervisor import Supervisor
 from wakeful.partition.timers import TimerLoop
+from wakeful.registry import IN_PROCESS, Registry, decode_manifest
 from wakeful.sdk.app import App
+from wakeful.sdk.discovery import manifest_of
 from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
 from wakeful.storage.url import SQLITE_FILE, store_from_url
@@ -63,61 +69,77 @@ class Runtime:
         if store is None and settings.store_url is not None:
             store = store_from_url(settings.store_url)
         self.store: Store = store or SqliteStore(settings.data_dir / SQLITE_FILE)
+        self.registry = Registry()
+        self.registry.register(decode_manifest(manifest_of(app)), IN_PROCESS)
         self.engine = Engine(
             EngineConfig(
                 retry_policy=self._retry_policy,
                 completion_retention_ms=self._retention_ms,
-                handler_kind=self._handler_kind,
+                handler_kind=self.registry.handler_kind,
             )
         )
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
         self.supervisor = Supervisor(clock)
         self.router = Router([self.leader])
-        self.invoker = InProcessInvoker(
+        self.in_process = InProcessInvoker(
             app,
+            registry=self.registry,
             post=self.router.post,
             load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
             load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
             settings=InvokerSettings(settings.inactivity_timeout),
             clock=clock,
         )
+        self.invoker = InvokerRouter(self.registry, {IN_PROCESS: self.in_process})
+        self.deployments = Deployments(
+            self.registry,
+            DeploymentStore(settings.data_dir / "deployments.sqlite"),
+            on_bind=self._deployment_bound,
+        )
+        self.remote = RemoteInvoker(
+            self.deployments,
+            post=self.router.post,
+            load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
+            load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
+            handler_kind=self.registry.handler_kind,
+        )
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
+
+    def _deployment_bound(self, deployment_id: str) -> None:
+        self.invoker.add(deployment_id, self.remote)
 
     # -- per-target settings ---------------------------------------------------------------
 
     def _retry_policy(self, target: Target) -> RetryPolicy:
         default = self.settings.retry_policy
-        handler = self.app.handler(target.service, target.handler)
-        custom = None if handler is None else handler.retry_policy
-        if custom is None:
+        handler = self.registry.handler(target.service, target.handler)
+        if handler is None:
             return default
+        custom = handler.retry
         return RetryPolicy(
-            initial_interval_ms=_ms(custom.initial_interval, default.initial_interval_ms),
+            initial_interval_ms=_or(custom.initial_interval_ms, default.initial_interval_ms),
             factor=custom.exponentiation_factor or default.factor,
-            max_interval_ms=_ms(custom.max_interval, default.max_interval_ms),
+            max_interval_ms=_or(custom.max_interval_ms, default.max_interval_ms),
             max_attempts=custom.max_attempts or default.max_attempts,
             on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
         )
 
     def _retention_ms(self, target: Target, kind: HandlerKind) -> int:
-        handler = self.app.handler(target.service, target.handler)
+        handler = self.registry.handler(target.service, target.handler)
         default = int(self.settings.completion_retention.total_seconds() * 1000)
         if handler is None:
             return default
         if kind == HandlerKind.WORKFLOW:
-            return _ms(handler.workflow_retention, default)
-        return _ms(handler.idempotency_retention, default)
-
-    def _handler_kind(self, target: Target) -> HandlerKind | None:
-        handler = self.app.handler(target.service, target.handler)
-        return None if handler is None else handler_kind(handler)
+            return _or(handler.workflow_retention_ms, default)
+        return _or(handler.idempotency_retention_ms, default)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the store; start the leader, timers and purge under supervision; recover."""
         await self.store.open()
+        self.deployments.open()  # before recovery: it needs to know the remote services
         spawn = self.supervisor.spawn
         spawn("leader", self._lead, self._leader_crashed)
         spawn("timers", self.timers.run)
@@ -129,6 +151,7 @@ class Runtime:
         await self.invoker.close()
         await self.leader.stop()
         await self.store.close()
+        self.deployments.close()
 
     def health(self) -> str | None:
         """Why the engine cannot make progress right now; None when it can."""
@@ -169,3 +192,7 @@ class Runtime:
 
 def _ms(value: timedelta | None, default: int) -> int:
     return default if value is None else int(value.total_seconds() * 1000)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value

@@ -18,7 +18,7 @@ from wakeful.server.ingress import IngressApp
 from wakeful.server.runtime import Runtime, RuntimeSettings
 from wakeful.storage.url import describe_store_url
 
-__all__ = ["ServeOptions", "serve"]
+__all__ = ["ServeOptions", "http_server", "serve"]
 
 log = logging.getLogger("wakeful")
 
@@ -33,7 +33,7 @@ class ServeOptions:
     body_limit: int = 32 * 1024 * 1024
 
 
-def _server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
+def http_server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=host,
@@ -59,8 +59,8 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
     """Run until SIGINT/SIGTERM: recover, then answer on the ingress and admin ports."""
     runtime = Runtime(app, settings)
     await runtime.start()
-    ingress = _server(IngressApp(runtime, options.body_limit), options.host, options.port)
-    admin = _server(AdminApp(runtime), options.host, options.admin_port)
+    ingress = http_server(IngressApp(runtime, options.body_limit), options.host, options.port)
+    admin = http_server(AdminApp(runtime), options.host, options.admin_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,111 +1,145 @@
-"""The replay machine of one attempt.
+"""The replay machine of one attempt: an explicit state machine that does no I/O.
 
-It starts from the journal as stored and runs alongside the handler:
+```
+WaitingStart --start(journal)--> Replaying --last recorded command taken--> Processing
+     any state --end / suspend / a failure--> Closed
+```
 
-- every context call that makes a command gets the next command position; while positions are
-  within the recorded journal the command is checked against the recorded one (kind and name)
-  and a mismatch raises `JournalMismatchError`; past it, the command is new and is buffered;
-- notifications (completions, signals) are consumed one at a time, in journal order, only while
-  the handler awaits something not yet available: first from the recorded journal, then from the
-  entries the engine appends while the attempt runs (`deliver`). Live and replayed executions thus
-  see the same sequence, which keeps combinators deterministic;
-- when nothing can be consumed, buffered commands are flushed and the machine waits for new
-  entries up to the inactivity timeout, then suspends (raises `SuspendedException`). It never
-  suspends while one of its own steps is executing or not yet durable.
+- **Commands** (`command`, `command_deferred`/`fill`, `propose_completion`): each context call
+  takes the next command position at once, at the call site. While positions are within the
+  recorded journal the machine is *Replaying*: the command is compared field by field with the
+  recorded one (`vm.diff`) and the recorded one is returned (it carries the values computed then:
+  a wake-up time, a callee id, a state value read). Past it the machine is *Processing*: the
+  command is new and goes to the outbox. A command whose value is not known yet (a state read
+  waiting for the shared state load) holds its position with a `Slot` filled later; the outbox
+  is only sent up to the first unfilled slot, so positions never move.
+- **Notifications** (`notify`, consumed by `do_progress`): completions and signals, consumed one
+  at a time in journal order and only while the handler awaits something not yet available:
+  first the recorded ones, then those the engine appends while the attempt runs. A live attempt
+  and its replays thus see the same sequence, which keeps combinators deterministic.
+- **Progress** (`do_progress`): what an await should do now: go on, raise the cancellation,
+  flush and wait, wait for the attempt's own work in flight, or suspend.
+- **Errors latch**: a journal mismatch, a protocol violation or a failed step moves the machine to
+  Closed with `failure` set; every later call raises that failure again, so a handler that
+  swallows it with `except` cannot complete, and the invoker reports it as the attempt's failure.
+  A suspension latches the same way (`waiting` is set).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from wakeful.engine.model import Waiting
-from wakeful.errors import JournalMismatchError, SuspendedException, TerminalError
+from wakeful.errors import (
+    AttemptAbortedException,
+    JournalMismatchError,
+    ProtocolViolationError,
+    SuspendedException,
+    VMError,
+)
 from wakeful.journal.entries import (
     NOTIFICATION_TYPES,
-    CallCommand,
-    CompleteAwakeableCommand,
+    Command,
     CompletionNotification,
     Entry,
     InputCommand,
     Notification,
-    OneWayCallCommand,
+    OutputCommand,
     Result,
-    RunCommand,
-    SignalNotification,
     describe,
 )
 from wakeful.journal.ids import CANCEL_SIGNAL, FIRST_AWAKEABLE_SIGNAL
+from wakeful.vm.diff import differences
+from wakeful.vm.handles import Await, Handle, handle_of, signal_handle
 
-__all__ = ["AttemptMachine", "Await", "completion_handle", "signal_handle"]
-
-
-class Await(enum.Enum):
-    """How a set of handles unblocks an await."""
-
-    ANY = "any"
-    ALL = "all"
+__all__ = ["Progress", "ReplayMachine", "Slot", "State"]
 
 
-# A handle names what a future waits for: completion ids are positive, signal indexes negative.
-def completion_handle(completion_id: int) -> int:
-    """The handle of completion `completion_id`."""
-    return completion_id
+class State(enum.Enum):
+    """Where the attempt is in its journal."""
+
+    WAITING_START = "WaitingStart"
+    REPLAYING = "Replaying"
+    PROCESSING = "Processing"
+    CLOSED = "Closed"
 
 
-def signal_handle(index: int) -> int:
-    """The handle of signal `index`."""
-    return -index
+class Progress(enum.Enum):
+    """The answer of `do_progress`: what the awaiting handler should do now."""
+
+    READY = "ready"  # the awaited handles are completed
+    CANCELLED = "cancelled"  # the invocation was cancelled: raise TerminalError(409) once
+    FLUSH = "flush"  # send the outbox, then ask again
+    WAIT_OWN = "wait_own"  # wait (no timeout) for own work in flight: a step, a flush, a load
+    WAIT_EXTERNAL = "wait_external"  # wait up to the inactivity timeout for a notification
+    SUSPEND = "suspend"  # nothing can unblock the await in this attempt: `waiting` is set
 
 
-class AttemptMachine:
+class Slot:
+    """A command position taken before the command's value is known."""
+
+    __slots__ = ("entry", "template")
+
+    def __init__(self, template: Entry) -> None:
+        self.template = template
+        self.entry: Entry | None = None
+
+
+_CANCEL = signal_handle(CANCEL_SIGNAL)
+
+
+class ReplayMachine:
     """Replay and live state of one attempt of one invocation."""
 
-    def __init__(
-        self,
-        *,
-        handler_label: str,
-        journal: list[Entry],
-        flush: Callable[[list[Entry]], None],
-        inactivity_timeout: float,
-        invocation_id: str = "",
-    ) -> None:
+    def __init__(self, handler_label: str, invocation_id: str = "") -> None:
         self.handler_label = handler_label
         self.invocation_id = invocation_id
-        self.inactivity_timeout = inactivity_timeout
-        self._flush_entries = flush
-        self.recorded: list[Entry] = [e for e in journal if not isinstance(e, NOTIFICATION_TYPES)]
-        first = self.recorded[0] if self.recorded else None
-        if not isinstance(first, InputCommand):
-            raise ValueError("a journal starts with its input command")
-        self.input: InputCommand = first
-        self._replay: deque[Notification] = deque(
-            e for e in journal if isinstance(e, NOTIFICATION_TYPES)
-        )
-        self.recorded_completions: set[int] = {
-            e.completion_id for e in self._replay if isinstance(e, CompletionNotification)
-        }
+        self.state = State.WAITING_START
+        self.failure: BaseException | None = None  # latched: raised by every later call
+        self.waiting: Waiting | None = None  # set when the attempt suspended
+        self.recorded: list[Command] = []  # the recorded commands; index 0 is the input
+        self.input = InputCommand([], b"")
+        self.recorded_completions: set[int] = set()
+        self.results: dict[Handle, Result] = {}  # in consumption order: combinators rank by it
+        self.cancelled = False  # the CANCEL signal was raised into the handler
+        self.seen_length = 0  # journal entries this attempt has consumed or skipped
+        self._replay: deque[Notification] = deque()
         self._command_index = 1
         self._next_completion_id = 1
         self._next_signal_index = FIRST_AWAKEABLE_SIGNAL
-        self.results: dict[int, Result] = {}
-        self.pending: list[Entry] = []
-        self.seen_length = len(journal)  # journal entries this attempt knows of
-        self._expected_length = len(journal)  # ... once its own flushed entries come back
-        self._live: dict[int, Entry] = {}
-        self._live_waiter: asyncio.Future[bool] | None = None  # set while waiting for entries
-        self.steps_executing = 0
-        self.failure: BaseException | None = None
-        self.waiting: Waiting | None = None
-        self.cancelled = False  # the CANCEL signal was raised into the handler
-        self.on_cancel: Callable[[], None] | None = None
+        self._outbox: list[Entry | Slot] = []
+        self._unfilled = 0  # slots in the outbox still waiting for their value
+        self._expected_length = 0  # journal length once the flushed entries come back
+        self._live: dict[int, Entry] = {}  # entries delivered, by journal index
+        self._running: set[int] = set()  # completion ids of steps executing now
 
-    # -- allocation ---------------------------------------------------------------------
+    # -- start ---------------------------------------------------------------------------
+
+    def start(self, journal: list[Entry]) -> None:
+        """WaitingStart -> Replaying (or Processing when only the input is recorded)."""
+        self._check(State.WAITING_START, "start")
+        recorded: list[Command] = [e for e in journal if not isinstance(e, NOTIFICATION_TYPES)]
+        if not recorded or not isinstance(recorded[0], InputCommand):
+            raise self._latch(ProtocolViolationError("a journal starts with its input command"))
+        self.recorded, self.input = recorded, recorded[0]
+        self._replay = deque(e for e in journal if isinstance(e, NOTIFICATION_TYPES))
+        self.recorded_completions = {
+            e.completion_id for e in self._replay if isinstance(e, CompletionNotification)
+        }
+        self.seen_length = self._expected_length = len(journal)
+        self.state = State.REPLAYING if len(recorded) > 1 else State.PROCESSING
+
+    @property
+    def replaying(self) -> bool:
+        """True while commands are still matched against the recorded journal."""
+        return self.state is State.REPLAYING
+
+    # -- allocation ----------------------------------------------------------------------
 
     def allocate_completion_id(self) -> int:
-        """A fresh completion id (deterministic: the n-th call gets n)."""
+        """A fresh completion id (deterministic: the n-th one is n)."""
         cid = self._next_completion_id
         self._next_completion_id += 1
         return cid
@@ -121,175 +155,230 @@ class AttemptMachine:
         """The position the next command will take."""
         return self._command_index
 
-    @property
-    def replaying(self) -> bool:
-        """True while commands are still being matched against the recorded journal."""
-        return self._command_index < len(self.recorded)
-
-    # -- commands -----------------------------------------------------------------------
+    # -- commands ------------------------------------------------------------------------
 
     def command(self, command: Entry) -> Entry | None:
-        """Take the next command position: the recorded command on replay, None if it is new.
+        """Take the next position: the recorded command when replaying, None when it is new."""
+        recorded = self._take(command)
+        if recorded is None:
+            self._outbox.append(command)
+        return recorded
 
-        A replay uses the recorded command's values (a sleep's wake-up time, a callee's id)
-        rather than the ones computed again.
+    def command_deferred(self, template: Entry) -> Entry | Slot:
+        """Take the next position for a command whose value comes later (see `fill`).
+
+        Replaying, the recorded command is returned (it has the value); processing, a `Slot`.
         """
+        recorded = self._take(template)
+        if recorded is not None:
+            return recorded
+        slot = Slot(template)
+        self._outbox.append(slot)
+        self._unfilled += 1
+        return slot
+
+    def fill(self, slot: Slot, command: Entry) -> None:
+        """Give a slot its command, once its value is known."""
+        if self.failure is not None or slot.entry is not None:
+            return  # the attempt failed meanwhile, or a second fill: nothing to journal
+        if differences(slot.template, command):
+            raise self._latch(
+                ProtocolViolationError(
+                    f"slot for {describe(slot.template)} filled with {describe(command)}"
+                )
+            )
+        slot.entry = command
+        self._unfilled -= 1
+
+    def _take(self, command: Entry) -> Entry | None:
+        state = self.state
+        if state is State.PROCESSING:
+            self._command_index += 1
+            return None
+        if state is not State.REPLAYING:
+            self._check(State.REPLAYING, describe(command))
         index = self._command_index
-        self._command_index += 1
-        if index < len(self.recorded):
-            recorded = self.recorded[index]
-            if not _same_command(recorded, command):
-                raise JournalMismatchError(
+        recorded = self.recorded[index]
+        diff = differences(recorded, command)
+        if diff:
+            raise self._latch(
+                JournalMismatchError(
                     self.handler_label,
                     index,
                     describe(recorded),
                     describe(command),
                     self.invocation_id,
+                    tuple(diff),
                 )
-            return recorded
-        self.pending.append(command)
-        return None
+            )
+        self._command_index = index + 1
+        if index + 1 == len(self.recorded):
+            self.state = State.PROCESSING
+        return recorded
+
+    # -- steps (ctx.run) -----------------------------------------------------------------
+
+    def step_started(self, completion_id: int) -> None:
+        """A step began executing: the attempt does not suspend until its result is durable."""
+        self._running.add(completion_id)
 
     def propose_completion(self, completion_id: int, result: Result) -> None:
-        """Journal the result of one of this attempt's own steps, and make it durable."""
-        self.pending.append(CompletionNotification(completion_id, result))
-        self.flush()
+        """Journal the result of one of this attempt's own steps."""
+        self._running.discard(completion_id)
+        if self.failure is None and self.state is not State.CLOSED:
+            self._outbox.append(CompletionNotification(completion_id, result))
 
-    def flush(self) -> None:
-        """Send buffered entries to the engine; they come back through `deliver` once durable."""
-        if self.pending:
-            entries, self.pending = self.pending, []
-            self._expected_length += len(entries)
-            self._flush_entries(entries)
+    def step_abandoned(self, completion_id: int) -> None:
+        """A step stopped without a result (its failure is reported through `fail`)."""
+        self._running.discard(completion_id)
 
-    # -- notifications ------------------------------------------------------------------
+    # -- outbox --------------------------------------------------------------------------
 
-    def deliver(self, first_index: int, entries: Iterable[Entry]) -> None:
-        """Entries the engine appended to this journal (durable) while the attempt runs."""
+    def take_output(self) -> list[Entry]:
+        """The entries to journal now: the outbox up to its first unfilled slot."""
+        ready: list[Entry] = []
+        outbox = self._outbox
+        for item in outbox:
+            if isinstance(item, Slot):
+                if item.entry is None:
+                    break
+                ready.append(item.entry)
+            else:
+                ready.append(item)
+        del outbox[: len(ready)]
+        self._expected_length += len(ready)
+        return ready
+
+    # -- notifications -------------------------------------------------------------------
+
+    def notify(self, first_index: int, entries: Iterable[Entry]) -> None:
+        """Entries the engine appended (durable) to this journal while the attempt runs."""
         for offset, entry in enumerate(entries):
-            self._live[first_index + offset] = entry
-        self._wake()
+            index = first_index + offset
+            if index >= self.seen_length:
+                self._live[index] = entry
 
-    def fail(self, error: BaseException) -> None:
-        """Fail the attempt from outside the handler (e.g. a step that must not be retried)."""
-        if self.failure is None:
-            self.failure = error
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._live_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(True)
-
-    def _record(self, notification: Notification) -> None:
-        if isinstance(notification, CompletionNotification):
-            handle = completion_handle(notification.completion_id)
-        else:
-            handle = signal_handle(notification.index)
-        # The first completion wins; a later one for the same handle changes nothing.
-        self.results.setdefault(handle, notification.result)
+    @property
+    def can_consume(self) -> bool:
+        """True when a delivered entry is waiting to be consumed (or the attempt failed)."""
+        return self.seen_length in self._live or self.failure is not None
 
     def _consume_one(self) -> bool:
         if self._replay:
-            self._record(self._replay.popleft())
-            return True
-        entry = self._live.pop(self.seen_length, None)
-        if entry is None:
-            return False
-        self.seen_length += 1
-        if isinstance(entry, CompletionNotification | SignalNotification):
-            self._record(entry)
+            notification = self._replay.popleft()
+        else:
+            entry = self._live.pop(self.seen_length, None)
+            if entry is None:
+                return False
+            self.seen_length += 1
+            if not isinstance(entry, NOTIFICATION_TYPES):
+                return True  # one of this attempt's own commands coming back
+            notification = entry
+        # The first completion wins; a later one for the same handle changes nothing.
+        self.results.setdefault(handle_of(notification), notification.result)
         return True
 
-    def _satisfied(self, handles: list[int], mode: Await) -> bool:
-        if mode is Await.ANY:
-            return any(h in self.results for h in handles)
-        return all(h in self.results for h in handles)
+    # -- progress ------------------------------------------------------------------------
 
-    async def wait_for(self, handles: list[int], mode: Await = Await.ANY) -> None:
-        """Return once `handles` are completed (any or all); suspend if that takes too long."""
+    def do_progress(self, handles: list[Handle], mode: Await, may_wait: bool) -> Progress:
+        """Consume notifications until `handles` are done (any/all), or say why it cannot.
+
+        `may_wait` is False when the attempt must not wait for other parties any longer (its
+        inactivity timeout is 0 or has passed): then it suspends instead.
+        """
         while True:
             if self.failure is not None:
                 raise self.failure
+            if self.state is State.CLOSED or self.state is State.WAITING_START:
+                self._check(State.PROCESSING, "await")
             if not self.cancelled and _CANCEL in self.results:
-                if self.steps_executing or self.seen_length < self._expected_length:
+                if self._in_flight:
                     if not self._consume_one():  # a step in flight completes first
-                        await self._wait_live(None)
+                        return Progress.WAIT_OWN
                     continue
                 self.cancelled = True  # raised once; compensations may await afterwards
-                if self.on_cancel is not None:
-                    self.on_cancel()
-                raise TerminalError("cancelled", 409)
+                return Progress.CANCELLED
             if self._satisfied(handles, mode):
-                return
+                return Progress.READY
             if self._consume_one():
                 continue
-            if self.steps_executing or self.seen_length < self._expected_length:
-                await self._wait_live(None)  # an own step is running or not yet durable
-                continue
-            if self.inactivity_timeout <= 0:
-                raise self._suspend(handles, mode)
-            if self.pending:
-                self.flush()
-                continue
-            if not await self._wait_live(self.inactivity_timeout):
-                raise self._suspend(handles, mode)
+            if self._in_flight:
+                return Progress.WAIT_OWN
+            if not may_wait:
+                self._suspend(handles, mode)
+                return Progress.SUSPEND
+            if self._outbox:
+                return Progress.FLUSH
+            return Progress.WAIT_EXTERNAL
 
-    async def _wait_live(self, seconds: float | None) -> bool:
-        """Wait for delivered entries (True), or until `seconds` pass without any (False)."""
-        if self.seen_length in self._live or self.failure is not None:
-            return True
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self._live_waiter = waiter
-        timer = None if seconds is None else loop.call_later(seconds, _expire, waiter)
-        try:
-            return await waiter
-        finally:
-            self._live_waiter = None
-            if timer is not None:
-                timer.cancel()
+    @property
+    def _in_flight(self) -> bool:
+        return bool(self._running or self._unfilled) or self.seen_length < self._expected_length
 
-    def _suspend(self, handles: list[int], mode: Await) -> SuspendedException:
+    def _satisfied(self, handles: list[Handle], mode: Await) -> bool:
+        results = self.results
+        if mode is Await.ANY:
+            return any(h in results for h in handles)
+        return all(h in results for h in handles)
+
+    def _suspend(self, handles: list[Handle], mode: Await) -> None:
         if mode is Await.ALL:  # wake only once the last missing one arrives
             handles = [h for h in handles if h not in self.results]
-        signals = {-h for h in handles if h < 0}
+        ints = [h for h in handles if isinstance(h, int)]
+        signals = {-h for h in ints if h < 0}
         if not self.cancelled:
             signals.add(CANCEL_SIGNAL)  # a cancellation must always be able to wake it
         self.waiting = Waiting(
-            completion_ids=tuple(sorted(h for h in handles if h > 0)),
+            completion_ids=tuple(sorted(h for h in ints if h > 0)),
             signal_indexes=tuple(sorted(signals)),
             all_of=mode is Await.ALL,
         )
-        return SuspendedException()
+        self.state = State.CLOSED
 
+    # -- end -----------------------------------------------------------------------------
 
-_CANCEL = signal_handle(CANCEL_SIGNAL)
+    def end(self, result: Result) -> None:
+        """The handler returned `result` (a value or a terminal failure): -> Closed.
 
+        Returning while recorded commands remain is a mismatch: the journal says the handler
+        did more than this code does.
+        """
+        if self.failure is not None:
+            raise self.failure
+        if self.waiting is not None:
+            raise SuspendedException()
+        if self.state is State.REPLAYING:
+            self._take(OutputCommand(result))
+        self.state = State.CLOSED
 
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+    def fail(self, error: BaseException) -> None:
+        """Fail the attempt (e.g. a step that must not be retried failed): latched."""
+        if self.failure is None:
+            self._latch(error)
 
+    @property
+    def vm_failure(self) -> VMError | None:
+        """The latched failure when the machine itself failed the attempt (570, 571)."""
+        return self.failure if isinstance(self.failure, VMError) else None
 
-def _same_command(recorded: Entry, actual: Entry) -> bool:
-    if type(recorded) is not type(actual):
-        return False
-    name = getattr(recorded, "name", None)
-    if name is not None and not isinstance(recorded, RunCommand):
-        return bool(name == getattr(actual, "name", None))
-    if isinstance(recorded, CallCommand | OneWayCallCommand) and isinstance(
-        actual, CallCommand | OneWayCallCommand
-    ):
-        return (recorded.service, recorded.handler, recorded.key) == (
-            actual.service,
-            actual.handler,
-            actual.key,
+    def _latch(self, error: BaseException) -> BaseException:
+        if self.failure is None:
+            self.failure = error
+            if isinstance(error, VMError):  # a diverged attempt journals nothing more
+                self._outbox.clear()
+                self._unfilled = 0
+        self.state = State.CLOSED
+        return self.failure
+
+    def _check(self, expected: State, event: str) -> None:
+        if self.state is expected:
+            return
+        if self.failure is not None:
+            raise self.failure
+        if self.waiting is not None:
+            raise SuspendedException()  # the handler swallowed the suspension: stop it again
+        if self.state is State.CLOSED:
+            raise AttemptAbortedException()  # the context is used after the attempt ended
+        raise self._latch(
+            ProtocolViolationError(f"unexpected {event!r} in state {self.state.value}")
         )
-    if isinstance(recorded, RunCommand) and isinstance(actual, RunCommand):
-        return recorded.name == actual.name
-    if isinstance(recorded, CompleteAwakeableCommand) and isinstance(
-        actual, CompleteAwakeableCommand
-    ):
-        return recorded.awakeable_id == actual.awakeable_id
-    return True

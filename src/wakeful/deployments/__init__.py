@@ -1,0 +1,1 @@
+"""Remote deployments: registration by discovery, durable records, their services."""

@@ -1,0 +1,1 @@
+"""The partition processor: the invocation lifecycle as a pure state machine."""

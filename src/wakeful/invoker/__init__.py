@@ -1,0 +1,1 @@
+"""Runs attempts behind one Invoker protocol: in-process now, remote deployments later."""

@@ -1,0 +1,1 @@
+"""Storage behind the narrow Store protocol (SQLite by default)."""
