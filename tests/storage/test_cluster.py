@@ -151,11 +151,13 @@ def test_three_processes_answer_any_request_as_one_engine(cluster: Cluster) -> N
 
 
 def test_killing_the_leader_hands_the_partition_over_within_the_lease(cluster: Cluster) -> None:
-    """kill -9 of the leader with suspended invocations and calls in flight: another process
-    leads within the lease (measured), every accepted request completes, no step runs twice."""
+    """kill -9 of the leader with suspended invocations, calls in flight and a delayed send due
+    after the kill: another process leads within the lease (measured), every accepted request
+    completes, no step runs twice, the delayed invocation runs once."""
     leader = cluster.leader()
     follower = next(p for p in cluster.processes if p is not leader)
     iids = [_send(follower.url, "Flow/wait", f"sent-{i}") for i in range(5)]
+    delayed = _send(follower.url, "Flow/slow", 0.0, params={"delay": "1s"})
     calls: dict[int, httpx.Response] = {}
 
     def call(i: int) -> None:  # a caller waiting on a process that survives
@@ -189,6 +191,11 @@ def test_killing_the_leader_hands_the_partition_over_within_the_lease(cluster: C
     for i, response in calls.items():
         assert response.status_code == 200, response.text
         assert response.json() == {"name": f"called-{i}", "payload": "after the crash"}
+    assert isinstance(_attach(follower.url, delayed), int)
+    assert [line[:2] for line in cluster.lines("slow.log")] == [
+        [delayed, "start"],
+        [delayed, "end"],
+    ]
     handed = [iid for iid, _, _ in cluster.lines("handed.log")]
     assert len(handed) == len(set(handed)) == 8  # recorded before the kill: not run again
     print(f"partition taken over {takeover_s:.2f}s after kill -9 (lease {LEASE_TTL_S}s)")

@@ -781,3 +781,12 @@ async def test_scans_see_only_their_partitions_rows(store: Store) -> None:
     assert await store.running_invocations(3, None, 10) == []
     assert await store.next_timer_due_ms(3) is None
     assert len(await store.list_invocations(None, 10)) == 4  # the admin sees every partition
+
+
+async def test_timer_fields_hold_millisecond_timestamps(store: Store) -> None:
+    """A timer's attempt and completion id take 64-bit values (the engine stores times there)."""
+    timer = Timer(T0 + 1, A, TimerKind.INVOKE, T0, 2**40)
+    await commit(store, Batch(timers_added=[timer]))
+    assert await store.due_timers(P, T0 + 1, 10) == [timer]
+    await commit(store, Batch(timers_removed=[timer]))
+    assert await store.next_timer_due_ms(P) is None

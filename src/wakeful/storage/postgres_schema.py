@@ -27,8 +27,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE journal (invocation_id bytea NOT NULL, idx integer NOT NULL, "
         "data bytea NOT NULL, PRIMARY KEY (invocation_id, idx))",
         "CREATE TABLE timers (partition integer NOT NULL, due_ms bigint NOT NULL, "
-        "invocation_id bytea NOT NULL, kind smallint NOT NULL, attempt integer NOT NULL, "
-        "completion_id integer NOT NULL DEFAULT 0, "
+        "invocation_id bytea NOT NULL, kind smallint NOT NULL, attempt bigint NOT NULL, "
+        "completion_id bigint NOT NULL DEFAULT 0, "
         "PRIMARY KEY (due_ms, invocation_id, kind, attempt, completion_id))",
         "CREATE INDEX timers_due ON timers (partition, due_ms)",
         "CREATE TABLE objects (service text NOT NULL, key text NOT NULL, data bytea NOT NULL, "
