@@ -205,7 +205,8 @@ def test_killing_the_leader_hands_the_partition_over_within_the_lease(cluster: C
 def test_a_paused_leader_is_fenced_when_it_comes_back(cluster: Cluster) -> None:
     """SIGSTOP the leader while a step runs, past its lease: the other process takes over and
     runs the step again; when the paused one resumes, its late result is refused (its epoch is
-    stale), it steps down, and the invocation's result is the new leader's."""
+    stale), it steps down, and the invocation's result is the new leader's. A caller attached
+    to the paused leader is answered (503 naming the stop), not left waiting."""
     leader = cluster.leader()
     other = next(p for p in cluster.processes if p is not leader)
     assert leader.process is not None
@@ -216,6 +217,14 @@ def test_a_paused_leader_is_fenced_when_it_comes_back(cluster: Cluster) -> None:
         return [iid, "start", str(pid)] in cluster.lines("slow.log")
 
     wait_until(lambda: started_by(leader.process.pid), 10, "the leader to start the step")
+    attached: list[httpx.Response] = []
+    waiter = threading.Thread(
+        target=lambda: attached.append(
+            httpx.get(f"{leader.url}/restate/invocation/{iid}/attach", timeout=60)
+        )
+    )
+    waiter.start()
+    time.sleep(0.2)  # the attach reaches the leader before it is paused
     leader.process.send_signal(signal.SIGSTOP)
     stopped_at = time.monotonic()
     wait_until(lambda: started_by(other.process.pid), 15, "the other process to run the step")
@@ -232,5 +241,11 @@ def test_a_paused_leader_is_fenced_when_it_comes_back(cluster: Cluster) -> None:
         for why in ("FencedError", "took the partition over", "could not be renewed in time")
     ), log
     assert cluster.leader(via=other) is other
+    waiter.join(30)
+    assert len(attached) == 1
+    answer = attached[0]
+    assert answer.status_code == 503 or answer.json() == other.process.pid, answer.text
+    if answer.status_code == 503:
+        assert "stopped" in answer.json()["message"]
     # The resumed process serves on as a follower.
     assert _attach(leader.url, iid) == other.process.pid

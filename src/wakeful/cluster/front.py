@@ -28,6 +28,7 @@ from wakeful.server.http import (
     send_error,
     send_json,
 )
+from wakeful.storage.api import PartitionLease
 
 __all__ = ["FORWARDED", "FrontDoor", "cluster_view"]
 
@@ -135,8 +136,11 @@ class FrontDoor:
                         ) from e
                     response = None  # safe to repeat: the next leader answers it
                 if response is not None:
-                    if response.status == 503 and NOT_LEADER.decode() in response.headers:
-                        response.release()  # it stepped down; wait for the next leader
+                    if response.status == 503 and (
+                        NOT_LEADER.decode() in response.headers
+                        or (repeatable and await self._leader_changed(lease))
+                    ):
+                        response.release()  # it stepped down: the next leader answers
                     else:
                         await _relay(response, send)
                         return
@@ -146,6 +150,12 @@ class FrontDoor:
                     503, f"no leader for partition {self.node.partition} (failover under way)"
                 )
             await self.node.changed(min(left, 1.0))
+
+    async def _leader_changed(self, lease: PartitionLease) -> bool:
+        """True if, by the next read of the lease, `lease` is no longer the leader's."""
+        await self.node.changed(1.0)
+        now = self.node.leader()
+        return now is None or (now.owner, now.epoch) != (lease.owner, lease.epoch)
 
 
 def _replay(body: bytes) -> Receive:

@@ -292,12 +292,21 @@ class PartitionLeader:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="wakeful-leader")
 
     async def stop(self) -> None:
-        """Stop the loop (events still queued are dropped; nothing was promised for them)."""
+        """Stop the loop. Events still queued are dropped (nothing of them is durable); whoever
+        waits for one of them, or for an invocation's result, gets EngineUnavailableError
+        rather than waiting forever (a leader stops when it loses its partition)."""
         for task in (self._task, self._prober):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         self._task = self._prober = None
+        error = EngineUnavailableError("the partition leader stopped")
+        queued, self._queue = [*self._inflight, *self._queue], []
+        waiters, self._waiters = self._waiters, {}
+        futures = [item.future for item in queued if item.future is not None]
+        for future in [*futures, *(f for found in waiters.values() for f in found)]:
+            if not future.done():
+                future.set_exception(error)
 
     def reset(self, reason: str) -> None:
         """Forget what memory holds after the loop died: the batch it was in fails, the cache
