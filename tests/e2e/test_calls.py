@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.apps_durability import attach, describe, resolve, send, wait_status, wait_until
 from tests.e2e.apps_timers import APP, TRACES_ENV, Traces
-from tests.support.server import WakefulProcess, traced_server
+from tests.support.server import ServerFactory, WakefulProcess
 
 from wakeful.journal.ids import InvocationId
 
@@ -28,10 +26,10 @@ Server = tuple[WakefulProcess, Traces]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(serve_module: ServerFactory) -> Server:
     """One server with `--inactivity-timeout 0` for the module, and its trace reader."""
-    with traced_server(tmp_path_factory.mktemp("calls"), APP, TRACES_ENV) as (process, traces):
-        yield process, Traces(traces)
+    process = serve_module(APP, traces_env=TRACES_ENV, name="calls")
+    return process, Traces(process.traces_dir)
 
 
 def _call(proc: WakefulProcess, path: str, body: Any) -> httpx.Response:
@@ -206,18 +204,11 @@ def test_call_headers_reach_the_callee(server: Server) -> None:
 
 
 @pytest.mark.slow
-def test_delayed_send_survives_kill_and_starts_at_its_time(tmp_path: Path) -> None:
+def test_delayed_send_survives_kill_and_starts_at_its_time(serve: ServerFactory) -> None:
     """A delayed ingress send (`?delay=2s`) is durable: killed with -9 while it is scheduled and
     restarted, the server starts it at its execution time, once."""
-    (tmp_path / "traces").mkdir()
-    proc = WakefulProcess(
-        app=APP,
-        data_dir=tmp_path / "data",
-        inactivity_timeout="0",
-        env={TRACES_ENV: str(tmp_path / "traces")},
-    )
-    traces = Traces(tmp_path / "traces")
-    proc.start()
+    proc = serve(APP, traces_env=TRACES_ENV)
+    traces = Traces(proc.traces_dir)
     try:
         tag = f"delayed-crash-{uuid.uuid4().hex}"
         sent_at = time.time()

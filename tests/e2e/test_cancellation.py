@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.apps_durability import attach, describe, resolve, send, wait_status, wait_until
 from tests.e2e.apps_timers import APP, TRACES_ENV, Traces
-from tests.support.server import WakefulProcess, traced_server
+from tests.support.server import ServerFactory, WakefulProcess
 
 from wakeful.journal.ids import InvocationId
 
@@ -32,13 +31,10 @@ SETTLE = 0.3  # long enough for a stray attempt or signal to leave a trace
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(serve_module: ServerFactory) -> Server:
     """One server with `--inactivity-timeout 0` for the module, and its trace reader."""
-    with traced_server(tmp_path_factory.mktemp("cancellation"), APP, TRACES_ENV) as (
-        process,
-        traces,
-    ):
-        yield process, Traces(traces)
+    process = serve_module(APP, traces_env=TRACES_ENV, name="cancellation")
+    return process, Traces(process.traces_dir)
 
 
 def _admin(proc: WakefulProcess, iid: str, op: str) -> httpx.Response:

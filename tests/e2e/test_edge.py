@@ -6,7 +6,6 @@ no new invocation; then that the server still serves (a bad request never wedges
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,41 +15,27 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.server import ServerFactory
 
 from wakeful.journal.ids import AwakeableRef, parse_awakeable_id
-
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from tests.support.server import WakefulProcess  # noqa: E402 - needs the sys.path entry above
 
 APP = Path(__file__).with_name("apps.py")
 TIMEOUT = 10.0
 
 Clients = tuple[httpx.Client, httpx.Client]
-_ROOTS: list[Path] = []
+_TRACES: list[Path] = []
 
 
 @pytest.fixture(scope="module")
-def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
+def clients(serve_module: ServerFactory) -> Iterator[Clients]:
     """One server for the module: (ingress client, admin client)."""
-    root = tmp_path_factory.mktemp("e2e-edge")
-    _ROOTS.append(root)
-    process = WakefulProcess(
-        app=f"{APP}:app",
-        data_dir=root / "data",
-        inactivity_timeout="0",
-        env={"WAKEFUL_E2E_DIR": str(root / "traces")},
-    ).start()
-    try:
-        with (
-            httpx.Client(base_url=process.url, timeout=TIMEOUT) as ingress,
-            httpx.Client(base_url=process.admin_url, timeout=TIMEOUT) as admin,
-        ):
-            yield ingress, admin
-    finally:
-        process.stop()
+    process = serve_module(f"{APP}:app", traces_env="WAKEFUL_E2E_DIR", name="e2e-edge")
+    _TRACES.append(process.traces_dir)
+    with (
+        httpx.Client(base_url=process.url, timeout=TIMEOUT) as ingress,
+        httpx.Client(base_url=process.admin_url, timeout=TIMEOUT) as admin,
+    ):
+        yield ingress, admin
 
 
 def _targets(admin: httpx.Client) -> dict[str, str]:
@@ -206,7 +191,7 @@ def test_a_legacy_prom_1_id_leaves_the_invocation_waiting(clients: Clients) -> N
     sent = ingress.post("/Approvals/request/send", json="contract")
     assert sent.status_code == 202, sent.text
     invocation_id = sent.json()["invocationId"]
-    published = _ROOTS[-1] / "traces" / "awakeables" / invocation_id
+    published = _TRACES[-1] / "awakeables" / invocation_id
     deadline = time.monotonic() + TIMEOUT
     while not published.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -214,7 +199,11 @@ def test_a_legacy_prom_1_id_leaves_the_invocation_waiting(clients: Clients) -> N
     ref = parse_awakeable_id(sign_id)
     legacy = str(AwakeableRef(ref.invocation_id, "entry", ref.index))
     assert legacy.startswith("prom_1")
-    before = admin.get(f"/invocations/{invocation_id}").json()["journal"]
+    described = admin.get(f"/invocations/{invocation_id}").json()
+    while described["status"] != "suspended" and time.monotonic() < deadline:
+        time.sleep(0.01)  # the step that published the id is still being journaled
+        described = admin.get(f"/invocations/{invocation_id}").json()
+    before = described["journal"]
 
     response = ingress.post(f"/restate/awakeables/{legacy}/resolve", json="approved")
     assert response.status_code == 202, response.text

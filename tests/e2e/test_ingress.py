@@ -8,12 +8,9 @@ small body limit (so the 413 path is cheap to reach).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
-import sys
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,14 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-# `.venv/bin/pytest` puts tests/e2e (not the repository root) on sys.path, and the suite has
-# no conftest.py to fix that: make `tests.support` importable from here.
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from tests.support.server import WakefulProcess  # noqa: E402 - needs the sys.path entry above
+from tests.support.server import ServerFactory, WakefulProcess
 
 APP = Path(__file__).with_name("apps.py")
 BODY_LIMIT = 64 * 1024
@@ -51,33 +41,19 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(serve_module: ServerFactory) -> Iterator[Server]:
     """One `wakeful serve tests/e2e/apps.py:app` for the whole module."""
-    root = tmp_path_factory.mktemp("e2e-ingress")
-    traces = root / "traces"
-    process = WakefulProcess(
-        app=f"{APP}:app",
-        data_dir=root / "data",
-        inactivity_timeout="0",
+    process = serve_module(
+        f"{APP}:app",
+        traces_env="WAKEFUL_E2E_DIR",
         extra_args=["--max-body-size", str(BODY_LIMIT)],
-        env={"WAKEFUL_E2E_DIR": str(traces)},
+        name="e2e-ingress",
     )
-    with warnings.catch_warnings():
-        # WakefulProcess.start() drops its handle on the log file without closing it (the child
-        # has its own copy). A caught connection error can keep start()'s frame, and the file
-        # with it, alive in a reference cycle: collect it here, where the ResourceWarning is
-        # ignored, rather than in some later test, where `filterwarnings = error` fails it.
-        warnings.simplefilter("ignore", ResourceWarning)
-        process.start()
-        gc.collect()
-    try:
-        with (
-            httpx.Client(base_url=process.url, timeout=TIMEOUT) as client,
-            httpx.Client(base_url=process.admin_url, timeout=TIMEOUT) as admin,
-        ):
-            yield Server(process, traces, client, admin)
-    finally:
-        process.stop()
+    with (
+        httpx.Client(base_url=process.url, timeout=TIMEOUT) as client,
+        httpx.Client(base_url=process.admin_url, timeout=TIMEOUT) as admin,
+    ):
+        yield Server(process, process.traces_dir, client, admin)
 
 
 # -- helpers ------------------------------------------------------------------------------

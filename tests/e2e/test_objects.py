@@ -8,27 +8,25 @@ so a handler waiting on an awakeable is suspended and resumes by replay.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.apps_durability import Traces, describe, invocations_with_status, wait_until
-from tests.e2e.keyed_server import Server, serve_keyed
-from tests.support.server import WakefulProcess
+from tests.e2e.apps_keyed import APP, TRACES_ENV
+from tests.support.server import ServerFactory, WakefulProcess
+
+Server = tuple[WakefulProcess, Traces]
 
 QUEUED = 20
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the module, and its trace reader."""
-    proc, traces = serve_keyed(tmp_path_factory.mktemp("objects"))
-    try:
-        yield proc, traces
-    finally:
-        proc.stop()
+def server(serve_module: ServerFactory) -> Server:
+    """One server for the module (every wait suspends), and its trace reader."""
+    process = serve_module(APP, traces_env=TRACES_ENV, name="objects")
+    return process, Traces(process.traces_dir)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -227,10 +225,11 @@ def test_shared_handler_setting_state_fails_and_writes_nothing(server: Server) -
 # -- crash -------------------------------------------------------------------------------------
 
 
-def test_queue_survives_kill_and_runs_every_call_once_in_order(tmp_path: Path) -> None:
+def test_queue_survives_kill_and_runs_every_call_once_in_order(serve: ServerFactory) -> None:
     """kill -9 while 20 sends are inboxed behind a handler suspended on an awakeable: after a
     restart they are still inboxed, and once it is resolved all 20 run in order, exactly once."""
-    proc, traces = serve_keyed(tmp_path)
+    proc = serve(APP, traces_env=TRACES_ENV)
+    traces = Traces(proc.traces_dir)
     key, target = "crash-key", "Queue/crash-key/enqueue"
     try:
         assert httpx.post(f"{proc.url}/Queue/{key}/enqueue", json={"tag": "before"}).json() == [

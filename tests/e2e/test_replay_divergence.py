@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.e2e.apps_durability import attach, describe, resolve, send, wait_until
 from tests.e2e.apps_replay import APP, TRACES_ENV
-from tests.support.server import WakefulProcess, traced_server
+from tests.support.server import ServerFactory, WakefulProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WakefulProcess, Path]]:
+def server(serve_module: ServerFactory) -> tuple[WakefulProcess, Path]:
     """One server (inactivity timeout 0: every await suspends) and its traces folder."""
-    with traced_server(tmp_path_factory.mktemp("replay"), APP, TRACES_ENV) as found:
-        yield found
+    process = serve_module(APP, traces_env=TRACES_ENV, name="replay")
+    return process, process.traces_dir
 
 
 def test_swallowed_mismatch_fails_the_attempt_with_570_until_the_code_is_restored(

@@ -4,7 +4,6 @@ retry options of a single `ctx.run` step."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -17,14 +16,14 @@ from tests.e2e.apps_durability import (
     send,
     wait_status,
 )
-from tests.support.server import WakefulProcess, traced_server
+from tests.support.server import ServerFactory, WakefulProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WakefulProcess, Traces]]:
+def server(serve_module: ServerFactory) -> tuple[WakefulProcess, Traces]:
     """One server for the module, and its trace reader."""
-    with traced_server(tmp_path_factory.mktemp("retries"), APP, TRACES_ENV) as (process, traces):
-        yield process, Traces(traces)
+    process = serve_module(APP, traces_env=TRACES_ENV, name="retries")
+    return process, Traces(process.traces_dir)
 
 
 def test_failing_attempts_are_retried_until_the_handler_succeeds(

@@ -4,7 +4,6 @@ not ready ends the attempt, so each resumption replays the journal from the star
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,14 @@ from tests.e2e.apps_durability import (
     wait_status,
     wait_until,
 )
-from tests.support.server import WakefulProcess, traced_server
+from tests.support.server import ServerFactory, WakefulProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WakefulProcess, Traces]]:
+def server(serve_module: ServerFactory) -> tuple[WakefulProcess, Traces]:
     """One server with `--inactivity-timeout 0` for the module, and its trace reader."""
-    with traced_server(tmp_path_factory.mktemp("suspension"), APP, TRACES_ENV) as (process, traces):
-        yield process, Traces(traces)
+    process = serve_module(APP, traces_env=TRACES_ENV, name="suspension")
+    return process, Traces(process.traces_dir)
 
 
 def _completion_value(journal: list[dict[str, Any]], completion_id: int) -> Any:

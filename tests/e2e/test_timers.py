@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from tests.e2e.apps_durability import (
     wait_until,
 )
 from tests.e2e.apps_timers import APP, TRACES_ENV, Traces
-from tests.support.server import WakefulProcess
+from tests.support.server import ServerFactory, WakefulProcess
 
 from wakeful.journal.entries import SleepCommand
 from wakeful.journal.ids import InvocationId
@@ -41,37 +40,18 @@ SLEEPERS = 10_000
 MiB = 1024 * 1024
 
 
-def _server(root: Path, inactivity_timeout: str = "0") -> Server:
-    (root / "traces").mkdir(parents=True, exist_ok=True)
-    process = WakefulProcess(
-        app=APP,
-        data_dir=root / "data",
-        inactivity_timeout=inactivity_timeout,
-        env={TRACES_ENV: str(root / "traces")},
-    )
-    return process, Traces(root / "traces")
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(serve_module: ServerFactory) -> Server:
     """One server with `--inactivity-timeout 0` for the tests that do not crash it."""
-    process, traces = _server(tmp_path_factory.mktemp("timers"))
-    process.start()
-    try:
-        yield process, traces
-    finally:
-        process.stop()
+    process = serve_module(APP, traces_env=TRACES_ENV, name="timers")
+    return process, Traces(process.traces_dir)
 
 
 @pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Server]:
+def crashable(serve: ServerFactory) -> Server:
     """A server of the test's own (started), to kill -9 and restart; killed at the end."""
-    process, traces = _server(tmp_path)
-    process.start()
-    try:
-        yield process, traces
-    finally:
-        process.kill()
+    process = serve(APP, traces_env=TRACES_ENV)
+    return process, Traces(process.traces_dir)
 
 
 def _handed_out(traces: Traces, iid: str, label: str, timeout: float = 10.0) -> str:
@@ -258,12 +238,11 @@ async def _send_sleepers(url: str, durations: list[int]) -> list[tuple[str, floa
 
 
 @pytest.mark.slow
-def test_ten_thousand_sleepers_all_wake_once_with_bounded_memory(tmp_path: Path) -> None:
+def test_ten_thousand_sleepers_all_wake_once_with_bounded_memory(serve: ServerFactory) -> None:
     """10,000 invocations sleeping 2-7 s (suspended) all wake up, none twice and none early,
     and the server's RSS while they wait stays under its idle RSS + 100 MiB."""
-    proc, traces = _server(tmp_path)
-    proc.extra_args = ["--log-level", "warning"]
-    proc.start()
+    proc = serve(APP, traces_env=TRACES_ENV, extra_args=["--log-level", "warning"])
+    traces = Traces(proc.traces_dir)
     try:
         assert proc.process is not None
         rss = psutil.Process(proc.process.pid).memory_info

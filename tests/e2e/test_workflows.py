@@ -8,18 +8,17 @@ so each wait on a promise is a suspension and each resumption a replay.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.apps_durability import Traces, describe, wait_until
-from tests.e2e.apps_keyed import ONBOARDING_STAGES, RETENTION
-from tests.e2e.keyed_server import Server, serve_keyed
-from tests.support.server import WakefulProcess
+from tests.e2e.apps_keyed import APP, ONBOARDING_STAGES, RETENTION, TRACES_ENV
+from tests.support.server import ServerFactory, WakefulProcess
+
+Server = tuple[WakefulProcess, Traces]
 
 ALREADY_INVOKED = {
     "code": 409,
@@ -35,23 +34,17 @@ NOT_FOUND = {"code": 404, "message": "invocation not found", "source": "ingress"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the module, and its trace reader."""
-    proc, traces = serve_keyed(tmp_path_factory.mktemp("workflows"))
-    try:
-        yield proc, traces
-    finally:
-        proc.stop()
+def server(serve_module: ServerFactory) -> Server:
+    """One server for the module (every wait suspends), and its trace reader."""
+    process = serve_module(APP, traces_env=TRACES_ENV, name="workflows")
+    return process, Traces(process.traces_dir)
 
 
 @pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Server]:
+def crashable(serve: ServerFactory) -> Server:
     """A server of its own for a test that kills and restarts it."""
-    proc, traces = serve_keyed(tmp_path)
-    try:
-        yield proc, traces
-    finally:
-        proc.kill()
+    proc = serve(APP, traces_env=TRACES_ENV)
+    return proc, Traces(proc.traces_dir)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -1,21 +1,23 @@
-"""Start a real `wakeful serve` process on free ports, and stop it (gracefully or with kill -9)."""
+"""Real `wakeful serve` processes on free ports, started and stopped (gracefully or with
+kill -9), and the factory behind the root conftest's `serve` and `serve_module` fixtures."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-__all__ = ["WakefulProcess", "free_port", "traced_server"]
+__all__ = ["ServerFactory", "WakefulProcess", "free_port"]
 
 
 def free_port() -> int:
@@ -38,6 +40,14 @@ class WakefulProcess:
     admin_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    traces: Path | None = None  # where its handlers leave traces, when its app writes any
+
+    @property
+    def traces_dir(self) -> Path:
+        """Where its handlers leave traces (set by ServerFactory)."""
+        if self.traces is None:
+            raise RuntimeError("this server was not made with a traces directory")
+        return self.traces
 
     @property
     def url(self) -> str:
@@ -101,22 +111,54 @@ class WakefulProcess:
         self.process = None
 
 
-@contextmanager
-def traced_server(
-    root: Path, app: str, traces_env: str, inactivity_timeout: str = "0"
-) -> Iterator[tuple[WakefulProcess, Path]]:
-    """A started server whose app writes its traces under `root/traces` (named by the env var
-    `traces_env`); yields it with that directory and stops it afterwards."""
-    traces = root / "traces"
-    traces.mkdir(parents=True, exist_ok=True)
-    process = WakefulProcess(
-        app=app,
-        data_dir=root / "data",
-        inactivity_timeout=inactivity_timeout,
-        env={traces_env: str(traces)},
-    )
-    process.start()
-    try:
-        yield process, traces
-    finally:
-        process.stop()
+class ServerFactory:
+    """Starts `wakeful serve` processes, each in a fresh directory; ends them all at `close`."""
+
+    def __init__(self, make_dir: Callable[[str], Path]) -> None:
+        self._make_dir = make_dir
+        self._processes: list[WakefulProcess] = []
+
+    def __call__(
+        self,
+        app: str,
+        *,
+        traces_env: str | None = None,
+        inactivity_timeout: str = "0",
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        start: bool = True,
+        name: str = "server",
+    ) -> WakefulProcess:
+        """A server for `app` (`path.py:attr`), started unless `start=False`; its handlers
+        find their traces directory in the environment variable `traces_env`."""
+        root = self._make_dir(name)
+        traces = root / "traces"
+        traces.mkdir(parents=True, exist_ok=True)
+        process = WakefulProcess(
+            app=app,
+            data_dir=root / "data",
+            inactivity_timeout=inactivity_timeout,
+            extra_args=list(extra_args),
+            env={**(env or {}), **({traces_env: str(traces)} if traces_env else {})},
+            traces=traces,
+        )
+        self._processes.append(process)
+        if start:
+            with warnings.catch_warnings():
+                # start() drops its handle on the log file without closing it (the child has
+                # its own copy). A caught connection error can keep start()'s frame, and the
+                # file with it, alive in a reference cycle: collect it here, where the
+                # ResourceWarning is ignored, rather than in some later test, where
+                # `filterwarnings = error` fails it.
+                warnings.simplefilter("ignore", ResourceWarning)
+                process.start()
+                gc.collect()
+        return process
+
+    def close(self, kill: bool) -> None:
+        """Stop every server (SIGTERM), or kill -9 them all (`kill=True`)."""
+        for process in self._processes:
+            if kill:
+                process.kill()
+            else:
+                process.stop()
