@@ -56,6 +56,8 @@ class Proc:
                     f"{SERVICES}:app",
                     "--store",
                     store,
+                    "--data-dir",
+                    str(root / f"data-{self.port}"),
                     "--port",
                     str(self.port),
                     "--admin-port",

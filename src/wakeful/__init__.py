@@ -22,6 +22,7 @@ from wakeful.errors import (
     TerminalError,
     is_internal_exception,
 )
+from wakeful.links import completion_link
 from wakeful.logging import RestateLoggingFilter, getLogger
 from wakeful.sdk.app import App, app
 from wakeful.sdk.combinators import as_completed, gather, select, wait_completed
@@ -105,6 +106,7 @@ __all__ = [
     "WorkflowSharedContext",
     "app",
     "as_completed",
+    "completion_link",
     "connect",
     "create_client",
     "create_test_harness",

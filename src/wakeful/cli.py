@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,12 @@ def main() -> None:
     show_default=True,
     help="How long a waiting handler stays in memory before it suspends (0 = at once).",
 )
+@click.option(
+    "--blocked-loop-threshold",
+    default="2s",
+    show_default=True,
+    help="Log the handler that blocks the event loop longer than this (0 = never check).",
+)
 @click.option("--retention", default="24h", show_default=True, help="Completed results kept.")
 @click.option("--retry-initial-interval", default="500ms", show_default=True)
 @click.option("--retry-factor", default=2.0, show_default=True)
@@ -120,6 +127,39 @@ def main() -> None:
 @click.option(
     "--max-body-size", default=32 * 1024 * 1024, show_default=True, help="Request body limit."
 )
+@click.option(
+    "--admin-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Admin API address (loopback unless you open it on purpose).",
+)
+@click.option(
+    "--admin-token",
+    envvar="WAKEFUL_ADMIN_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' on the admin API (env WAKEFUL_ADMIN_TOKEN).",
+)
+@click.option(
+    "--completion-token",
+    envvar="WAKEFUL_COMPLETION_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' to complete awakeables by id on the ingress "
+    "(env WAKEFUL_COMPLETION_TOKEN); signed links work without it.",
+)
+@click.option(
+    "--link-secret",
+    "link_secrets",
+    multiple=True,
+    envvar="WAKEFUL_LINK_SECRET",
+    help="Secret that signs completion links (repeat to rotate: the first signs, all verify; "
+    "env WAKEFUL_LINK_SECRET, space-separated). Default: one kept in the data directory.",
+)
+@click.option(
+    "--public-url",
+    envvar="WAKEFUL_PUBLIC_URL",
+    default=None,
+    help="The ingress as people reach it, for completion links (default http://HOST:PORT).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     app_spec: str | None,
@@ -131,6 +171,7 @@ def serve(
     port: int,
     admin_port: int,
     inactivity_timeout: str,
+    blocked_loop_threshold: str,
     retention: str,
     retry_initial_interval: str,
     retry_factor: float,
@@ -138,6 +179,11 @@ def serve(
     retry_max_attempts: int,
     retry_on_max_attempts: str,
     max_body_size: int,
+    admin_host: str,
+    admin_token: str | None,
+    completion_token: str | None,
+    link_secrets: tuple[str, ...],
+    public_url: str | None,
     log_level: str,
 ) -> None:
     """Run an application: ingress, admin API, and the engine on SQLite.
@@ -147,6 +193,7 @@ def serve(
     """
     # Imported here so that the other commands start without loading the server.
     from wakeful.engine.model import RetryPolicy
+    from wakeful.server.datadir import DataDirError
     from wakeful.server.runtime import RuntimeSettings
     from wakeful.server.serve import ServeOptions
     from wakeful.server.serve import serve as run_server
@@ -173,6 +220,7 @@ def serve(
         data_dir=Path(data_dir),
         store_url=store,
         inactivity_timeout=parse_duration(inactivity_timeout),
+        blocked_loop_threshold=parse_duration(blocked_loop_threshold),
         completion_retention=parse_duration(retention),
         retry_policy=RetryPolicy(
             initial_interval_ms=_ms(parse_duration(retry_initial_interval)),
@@ -182,7 +230,23 @@ def serve(
             on_max_attempts=retry_on_max_attempts,
         ),
     )
-    options = ServeOptions(host=host, port=port, admin_port=admin_port, body_limit=max_body_size)
+    options = ServeOptions(
+        host=host,
+        port=port,
+        admin_port=admin_port,
+        body_limit=max_body_size,
+        admin_host=admin_host,
+        admin_token=admin_token,
+        completion_token=completion_token,
+        link_secrets=link_secrets,
+        public_url=public_url,
+    )
+    try:
+        import uvloop
+
+        run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
+    except ImportError:  # pragma: no cover
+        run = asyncio.run
     main_coroutine = run_server(application, settings, options)
     if backend == "postgresql":
         from wakeful.cluster.node import ClusterSettings
@@ -193,11 +257,9 @@ def serve(
         cluster = ClusterSettings(lease_ttl=ttl, renew_interval=min(ttl / 6, timedelta(seconds=1)))
         main_coroutine = serve_cluster(application, settings, options, cluster, advertise_host)
     try:
-        import uvloop
-
-        uvloop.run(main_coroutine)
-    except ImportError:  # pragma: no cover
-        asyncio.run(main_coroutine)
+        run(main_coroutine)
+    except DataDirError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -214,7 +276,46 @@ def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
 
 @main.group()
 def awakeables() -> None:
-    """Complete awakeables."""
+    """List and complete awakeables."""
+
+
+def _list_waits(kind: str, status: str, service: str | None, limit: int, admin: str) -> None:
+    params: dict[str, str | int] = {"status": status, "limit": limit}
+    if service:
+        params["service"] = service
+    rows = _request("GET", f"{admin}/{kind}", params=params).json()[kind]
+    for row in rows:
+        deadline = f"  until {row['deadline']}" if row["deadline"] else ""
+        description = f"  {row['description']}" if row["description"] else ""
+        click.echo(f"{row['id']}  {row['target']}  {row['created_at']}{deadline}{description}")
+
+
+_WAIT_STATUS = click.Choice(["pending", "completed", "closed"])
+
+
+@awakeables.command("list")
+@click.option("--status", type=_WAIT_STATUS, default="pending", show_default=True)
+@click.option("--service", default=None, help="Only this service's awakeables.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def list_awakeables(status: str, service: str | None, limit: int, admin: str) -> None:
+    """List awakeables (pending by default), newest first."""
+    _list_waits("awakeables", status, service, limit, admin)
+
+
+@main.group()
+def promises() -> None:
+    """List awaited workflow promises."""
+
+
+@promises.command("list")
+@click.option("--status", type=_WAIT_STATUS, default="pending", show_default=True)
+@click.option("--service", default=None, help="Only this workflow's promises.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--admin", default="http://127.0.0.1:9070", show_default=True)
+def list_promises(status: str, service: str | None, limit: int, admin: str) -> None:
+    """List awaited workflow promises (pending by default), newest first."""
+    _list_waits("promises", status, service, limit, admin)
 
 
 @awakeables.command("resolve")

@@ -18,10 +18,11 @@ from __future__ import annotations
 import abc
 import importlib.util
 import json
+import typing
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, Final, TypeVar, cast, overload
+from typing import Any, Final, Literal, TypeVar, cast, overload
 from urllib.parse import quote
 
 import httpx
@@ -33,6 +34,7 @@ from wakeful.sdk.unsupported import JournalValueCodec
 
 __all__ = [
     "Client",
+    "CompletionOutcome",
     "HttpError",
     "InvocationNotReadyError",
     "RestateClient",
@@ -42,6 +44,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+CompletionOutcome = Literal["applied", "duplicate", "conflict", "unknown", "closed"]
+"""What completing an awakeable did (the server's `x-wakeful-completion` header)."""
+_OUTCOMES: frozenset[str] = frozenset(typing.get_args(CompletionOutcome))
 I = TypeVar("I")  # noqa: E741 - restate-sdk's name for input types
 O = TypeVar("O")  # noqa: E741 - restate-sdk's name for output types
 
@@ -311,16 +316,22 @@ class RestateClient(abc.ABC):
         awakeable_id: str,
         value: Any,
         serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default, as in the SDK
-    ) -> None:
+    ) -> CompletionOutcome | None:
         """Complete the awakeable `awakeable_id` with `value` (JSON unless `serde` says else).
 
-        Restate accepts any well-formed id, even of a finished invocation: a completion that
-        comes too late is dropped without an error.
+        Returns what happened, as the server tells it (`x-wakeful-completion`): "applied",
+        "duplicate" (completed before with the same value), "conflict" (completed before with
+        another), "unknown" (no such invocation) or "closed" (it ended); None from a server
+        that does not tell (Restate). A payload that does not fit the awaited type, or an id
+        the invocation never created, raises `HttpError` (400 / 404).
         """
 
     @abc.abstractmethod
-    async def reject_awakeable(self, awakeable_id: str, message: str) -> None:
-        """Fail the awakeable `awakeable_id`: its waiter gets `TerminalError(message, 500)`."""
+    async def reject_awakeable(self, awakeable_id: str, message: str) -> CompletionOutcome | None:
+        """Fail the awakeable `awakeable_id`: its waiter gets `TerminalError(message, 500)`.
+
+        Returns what happened, as `resolve_awakeable` does.
+        """
 
     @overload
     async def attach_invocation(self, invocation_id: str) -> Any: ...
@@ -605,21 +616,23 @@ class Client(RestateClient):
         awakeable_id: str,
         value: Any,
         serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - immutable default, as in the SDK
-    ) -> None:
-        await self._request(
+    ) -> CompletionOutcome | None:
+        res = await self._request(
             "POST",
             ["restate", "awakeables", awakeable_id, "resolve"],
             content=serde.serialize(value),
             headers={"content-type": "application/json"},
         )
+        return _completion_outcome(res)
 
-    async def reject_awakeable(self, awakeable_id: str, message: str) -> None:
-        await self._request(
+    async def reject_awakeable(self, awakeable_id: str, message: str) -> CompletionOutcome | None:
+        res = await self._request(
             "POST",
             ["restate", "awakeables", awakeable_id, "reject"],
             content=message.encode("utf-8"),
             headers={"content-type": "text/plain; charset=utf-8"},
         )
+        return _completion_outcome(res)
 
     async def attach_invocation(
         self,
@@ -812,6 +825,12 @@ def _typed_request(
     if takes_input and not any(name.lower() == "content-type" for name in request_headers):
         request_headers["content-type"] = handler.io.content_type
     return handler.io.input_serde.serialize(arg), request_headers
+
+
+def _completion_outcome(res: httpx.Response) -> CompletionOutcome | None:
+    """The `x-wakeful-completion` answer of a completion request (None if absent)."""
+    told = res.headers.get("x-wakeful-completion")
+    return cast(CompletionOutcome, told) if told in _OUTCOMES else None
 
 
 def _send_handle(res: httpx.Response) -> RestateClientSendHandle:

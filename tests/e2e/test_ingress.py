@@ -381,19 +381,27 @@ def test_second_resolve_is_accepted_and_ignored(server: Server) -> None:
     assert attached.json() == {"doc": "twice.pdf", "verdict": "first"}
 
 
-def test_first_of_several_journaled_completions_wins(server: Server) -> None:
-    """Completions of one awakeable while its invocation lives are all journaled; the first wins."""
+def test_first_of_several_completions_wins_and_later_ones_are_not_journaled(
+    server: Server,
+) -> None:
+    """The first completion of an awakeable is journaled and wins; later ones answer 202 with
+    `x-wakeful-completion: conflict` and leave the journal alone."""
     response = server.client.post("/Approvals/gated/send")
     invocation_id = response.json()["invocationId"]
     ids = json.loads(_wait_for_file(server.traces / "awakeables" / invocation_id))
     _wait_for_status(server, invocation_id, "suspended")
     verdict = f"/restate/awakeables/{ids['verdict']}"
-    assert server.client.post(f"{verdict}/resolve", json="first").status_code == 202
-    assert server.client.post(f"{verdict}/resolve", json="second").status_code == 202
-    assert server.client.post(f"{verdict}/reject", content="third").status_code == 202
+    first = server.client.post(f"{verdict}/resolve", json="first")
+    assert (first.status_code, first.headers["x-wakeful-completion"]) == (202, "applied")
+    for late in (
+        server.client.post(f"{verdict}/resolve", json="second"),
+        server.client.post(f"{verdict}/reject", content="third"),
+    ):
+        assert (late.status_code, late.headers["x-wakeful-completion"]) == (202, "conflict")
     waiting = _describe(server, invocation_id)
     assert waiting["status"] == "suspended"  # it waits on the gate, not on the verdict
-    assert [e["entry"] for e in waiting["journal"]][-3:] == ["Signal(index=17)"] * 3
+    signals = [e["entry"] for e in waiting["journal"] if e["entry"].startswith("Signal")]
+    assert signals == ["Signal(index=17)"]
 
     server.client.post(f"/restate/awakeables/{ids['gate']}/resolve")
     attached = server.client.get(f"/restate/invocation/{invocation_id}/attach")
@@ -788,10 +796,11 @@ def test_admin_describes_a_suspended_then_completed_invocation(server: Server) -
     assert waiting["result"] is None
     assert [e["entry"] for e in waiting["journal"]] == [
         "Input",
+        "Awakeable(index=17)",
         "Run(name='publish')",
         "Completion(id=1)",
     ]
-    assert [e["index"] for e in waiting["journal"]] == [0, 1, 2]
+    assert [e["index"] for e in waiting["journal"]] == [0, 1, 2, 3]
 
     server.client.post(f"/restate/awakeables/{awakeable_id}/resolve", json="ok")
     server.client.get(f"/restate/invocation/{invocation_id}/attach")
@@ -800,12 +809,13 @@ def test_admin_describes_a_suspended_then_completed_invocation(server: Server) -
     assert done["result"] == {"value": json.dumps({"doc": "admin.pdf", "verdict": "ok"})}
     assert [e["entry"] for e in done["journal"]] == [
         "Input",
+        "Awakeable(index=17)",
         "Run(name='publish')",
         "Completion(id=1)",
         "Signal(index=17)",
         "Output",
     ]
-    assert done["journal_length"] == 5
+    assert done["journal_length"] == 6
 
 
 def test_admin_describes_a_failed_invocation(server: Server) -> None:

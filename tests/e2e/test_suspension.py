@@ -114,7 +114,7 @@ def test_nondeterministic_handler_fails_with_journal_mismatch_and_backs_off(
     failure = info["last_failure"]
     assert failure["code"] == 570
     assert "Durability/nondeterministic" in failure["message"]
-    assert "index 2" in failure["message"]
+    assert "index 3" in failure["message"]  # after Input and the awakeable
     assert "varying-1" in failure["message"]
     assert info["retry_count"] >= 1
     counts = {step: n for (i, step), n in traces.steps().items() if i == iid}

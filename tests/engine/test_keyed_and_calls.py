@@ -128,6 +128,9 @@ def make_engine(policy: RetryPolicy | None = None) -> Engine:
             retry_policy=lambda _: chosen,
             completion_retention_ms=lambda _, __: RETENTION_MS,
             handler_kind=handler_kind,
+            # These tests deliver signals by index alone (tests/engine/test_waits.py covers
+            # the refusal of indexes an invocation never created).
+            tracks_awakeables=lambda _: False,
         )
     )
 

@@ -42,6 +42,7 @@ from wakeful.engine.model import (
     Waiting,
 )
 from wakeful.engine.state import MemoryState
+from wakeful.engine.waits import Delivery, SignalOutcome
 from wakeful.journal.entries import (
     CompleteAwakeableCommand,
     CompletionNotification,
@@ -77,6 +78,8 @@ class Harness:
             EngineConfig(
                 retry_policy=lambda _: chosen,
                 completion_retention_ms=lambda _, __: retention_ms,
+                # Signals by index alone (tests/engine/test_waits.py: created awakeables only).
+                tracks_awakeables=lambda _: False,
             )
         )
         self.state = MemoryState()
@@ -249,7 +252,7 @@ def test_signal_for_awaited_index_wakes_suspended_invocation() -> None:
     h.invoke()
     h.suspend((17,))
     applied = h.apply(DeliverSignal(IID, 17, ok(b"yes"), T0 + 10))
-    assert applied.outcome is True
+    assert applied.outcome == SignalOutcome(Delivery.APPLIED, T0 + 10)
     assert applied.effects == [StartAttempt(IID, 2, TARGET)]
     assert h.journal()[-1] == SignalNotification(17, ok(b"yes"))
     inv = h.inv()
@@ -263,7 +266,7 @@ def test_signal_for_other_index_is_journaled_without_waking() -> None:
     h.invoke()
     h.suspend((17,))
     applied = h.apply(DeliverSignal(IID, 18, ok(b"other"), T0 + 10))
-    assert applied.outcome is True
+    assert applied.outcome == SignalOutcome(Delivery.APPLIED, T0 + 10)
     assert applied.effects == []
     assert h.journal()[-1] == SignalNotification(18, ok(b"other"))
     inv = h.inv()
@@ -277,7 +280,7 @@ def test_signal_to_running_invocation_is_forwarded_to_the_live_attempt() -> None
     h.invoke()
     applied = h.apply(DeliverSignal(IID, 17, ok(b"v"), T0 + 1))
     notification = SignalNotification(17, ok(b"v"))
-    assert applied.outcome is True
+    assert applied.outcome == SignalOutcome(Delivery.APPLIED, T0 + 1)
     assert applied.effects == [EntriesAppended(IID, 1, 1, [notification])]
     assert h.inv().status == Status.RUNNING
     assert h.inv().attempt == 1
@@ -291,7 +294,7 @@ def test_signal_to_backing_off_or_paused_invocation_is_journaled_only(status: St
     h.fail()
     assert h.inv().status == status
     applied = h.apply(DeliverSignal(IID, 17, ok(), T0 + 1))
-    assert applied.outcome is True
+    assert applied.outcome == SignalOutcome(Delivery.APPLIED, T0 + 1)
     assert applied.effects == []
     assert h.journal()[-1] == SignalNotification(17, ok())
     assert (h.inv().status, h.inv().attempt) == (status, 1)
@@ -534,23 +537,23 @@ def test_recover_of_suspended_or_unknown_invocation_does_nothing() -> None:
 
 
 def test_signal_to_unknown_invocation_is_dropped() -> None:
-    """DeliverSignal to an unknown invocation returns False and creates nothing."""
+    """DeliverSignal to an unknown invocation answers UNKNOWN and creates nothing."""
     h = Harness()
     applied = h.apply(DeliverSignal(OTHER, 17, ok(), T0))
-    assert applied.outcome is False
+    assert applied.outcome == SignalOutcome(Delivery.UNKNOWN)
     assert applied.effects == []
     assert h.state.invocations == {}
     assert h.state.journals == {}
 
 
 def test_signal_to_completed_invocation_is_dropped() -> None:
-    """DeliverSignal to a COMPLETED invocation returns False and leaves its journal alone."""
+    """DeliverSignal to a COMPLETED invocation answers CLOSED and leaves its journal alone."""
     h = Harness()
     h.invoke()
     h.complete(ok())
     before = snapshot(h)
     applied = h.apply(DeliverSignal(IID, 17, ok(b"late"), T0 + 1))
-    assert applied.outcome is False
+    assert applied.outcome == SignalOutcome(Delivery.CLOSED)
     assert applied.effects == []
     assert snapshot(h) == before
 

@@ -6,6 +6,7 @@ recorded journal can be read (and reviewed in a diff) as it is.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, cast
 
 import msgspec
@@ -48,7 +49,9 @@ def _native(value: Any) -> Any:
         cls = _STRUCTS[value["type"]]
         config = cls.__struct_config__
         tag = [config.tag] if isinstance(config.tag, str) else []
-        return [*tag, *(_native(value[f]) for f in cls.__struct_fields__)]
+        # Fields added later (with defaults) are missing from older recordings.
+        present = itertools.takewhile(lambda f: f in value, cls.__struct_fields__)
+        return [*tag, *(_native(value[f]) for f in present)]
     if isinstance(value, dict) and value.keys() == {"utf8"}:
         return value["utf8"].encode("utf-8")
     if isinstance(value, dict) and value.keys() == {"hex"}:

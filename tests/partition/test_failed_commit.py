@@ -46,6 +46,12 @@ async def walk(ctx: Context) -> str:
     return await ctx.run("gate", _through_the_gate)
 
 
+@gated.handler()
+async def unstorable(ctx: Context) -> str:
+    """A step whose result the tests' store refuses to write."""
+    return await ctx.run("poison", lambda: "POISON")
+
+
 DISK_FULL = sqlite3.OperationalError("database or disk is full")
 ERRORS = [
     DISK_FULL,
@@ -164,3 +170,28 @@ async def test_crashed_leader_task_is_restarted_and_recovers(served: Served) -> 
         assert (await client.get(f"{served.url}/restate/health")).status_code == 200
     assert 503 in seen
     assert served.runtime.supervisor.restarts >= 1
+
+
+async def test_attempt_whose_progress_cannot_be_stored_is_retried_without_spinning(
+    served: Served,
+) -> None:
+    """A step result the store always refuses fails the attempt (503 as its last failure)
+    and the invocation backs off and retries; the leader does not spin on it and stays
+    healthy, and other requests are served meanwhile."""
+
+    def has_poison(batch: Batch) -> bool:
+        return any("POISON" in repr(entry) for _, _, entry in batch.journal)
+
+    served.store.fail(OverflowError("int too big to convert"), times=None, when=has_poison)
+    async with httpx.AsyncClient(timeout=10) as client:
+        sent = await client.post(f"{served.url}/Gated/unstorable/send")
+        iid = sent.json()["invocationId"]
+        await asyncio.sleep(2)
+        described = (await client.get(f"{served.admin_url}/invocations/{iid}")).json()
+        assert described["retry_count"] >= 1
+        assert "could not store the attempt's progress" in described["last_failure"]["message"]
+        assert described["last_failure"]["code"] == 503
+        other = await client.post(f"{served.url}/Echo/say", json="meanwhile")
+        assert other.status_code == 200
+    assert served.runtime.health() is None
+    assert served.store.failed_commits <= 12  # about two per half second, not a spin

@@ -40,6 +40,7 @@ class WakefulProcess:
     admin_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    log_dir: Path | None = None  # where the server's output goes (default: the data dir)
     traces: Path | None = None  # where its handlers leave traces, when its app writes any
 
     @property
@@ -62,7 +63,7 @@ class WakefulProcess:
     def start(self, timeout: float = 20.0) -> WakefulProcess:
         """Start the server and wait until the ingress answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.data_dir / f"server-{time.time_ns()}.log"
+        self.log_path = (self.log_dir or self.data_dir) / f"server-{time.time_ns()}.log"
         cmd = [
             sys.executable, "-m", "wakeful.cli", "serve", self.app,
             "--data-dir", str(self.data_dir),

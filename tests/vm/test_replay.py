@@ -9,6 +9,7 @@ import pytest
 import wakeful as restate
 from wakeful.errors import JournalMismatchError, SuspendedException, TerminalError
 from wakeful.journal.entries import (
+    AwakeableCommand,
     CompletionNotification,
     Entry,
     Failure,
@@ -77,9 +78,12 @@ async def test_mismatch_names_handler_index_and_both_commands() -> None:
 
 async def test_await_without_notification_suspends_on_its_signal() -> None:
     """With inactivity timeout 0, awaiting an open awakeable suspends on signal 17 and CANCEL."""
-    ctx, _ = attempt([INPUT])
+    ctx, flushed = attempt([INPUT])
     awakeable_id, future = ctx.awakeable(type_hint=str)
     assert awakeable_id == str(AwakeableId(IID, 17))
+    # Journaled and flushed at once, before the id can leave the handler.
+    assert flushed == [AwakeableCommand(17, None, b'{"type": "string"}')]
+    ctx.pump.deliver(1, flushed)  # the engine hands the durable entries back
     with pytest.raises(SuspendedException):
         await future
     assert ctx.machine.waiting is not None

@@ -18,8 +18,9 @@ from wakeful.cluster.node import ClusterNode, ClusterSettings
 from wakeful.sdk.app import App
 from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
+from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime, RuntimeSettings
-from wakeful.server.serve import ServeOptions, http_server
+from wakeful.server.serve import ServeOptions, _links, http_server
 from wakeful.storage.api import ProcessRow
 from wakeful.storage.postgres import PostgresStore
 from wakeful.storage.url import describe_store_url
@@ -29,12 +30,11 @@ __all__ = ["serve_cluster"]
 log = logging.getLogger("wakeful")
 
 
-def _advertised_host(options: ServeOptions, advertise_host: str | None) -> str:
-    if advertise_host:
-        return advertise_host
-    if options.host in ("0.0.0.0", "::", ""):
-        return socket.gethostname()  # reachable by name from the other machines, usually
-    return options.host
+def _advertised_host(host: str, advertise_host: str | None) -> str:
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    # Reachable by that name from the other machines, usually.
+    return advertise_host or socket.gethostname()
 
 
 async def serve_cluster(
@@ -48,14 +48,16 @@ async def serve_cluster(
     holds its lease, forward to the leader otherwise."""
     assert settings.store_url is not None
     url = settings.store_url
-    host = _advertised_host(options, advertise_host)
+    host = _advertised_host(options.host, advertise_host)
+    admin_host = _advertised_host(options.admin_host, advertise_host)
     me = ProcessRow(
         id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         ingress_url=f"http://{host}:{options.port}",
-        admin_url=f"http://{host}:{options.admin_port}",
+        admin_url=f"http://{admin_host}:{options.admin_port}",
         started_ms=int(time.time() * 1000),
         heartbeat_age_ms=0,
     )
+    signer, public_url = _links(settings, options)  # give every process the same --link-secret
     membership = PostgresStore(url, min_connections=1, max_connections=2)
     await membership.open()
     # Forwarded calls and attaches wait as long as the invocation runs.
@@ -75,8 +77,17 @@ async def serve_cluster(
         started.leader.epoch = epoch  # the lease's epoch fences every earlier leader
         await started.start()
         runtime = started
-        ingress.local = IngressApp(started, options.body_limit)
-        admin.local = AdminApp(started)
+        ingress.local = IngressApp(
+            started,
+            options.body_limit,
+            completion_token=options.completion_token,
+            link_signer=signer,
+        )
+        admin.local = AdminApp(
+            started,
+            admin_token=options.admin_token,
+            links=LinkIssuer(started, signer, public_url),
+        )
 
     async def on_lose(partition: int, why: str) -> None:
         nonlocal runtime
@@ -89,7 +100,7 @@ async def serve_cluster(
     ingress = FrontDoor(node, "ingress", client, options.body_limit)
     admin = FrontDoor(node, "admin", client, options.body_limit)
     ingress_server = http_server(ingress, options.host, options.port)
-    admin_server = http_server(admin, options.host, options.admin_port)
+    admin_server = http_server(admin, options.admin_host, options.admin_port)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,10 +8,10 @@ see remote services exactly like in-process ones.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Literal
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.deployments.model import Deployment, new_deployment_id
 from wakeful.deployments.store import DeploymentStore
 from wakeful.errors import WakefulError
@@ -44,7 +44,9 @@ class Deployments:
         registry: Registry,
         store: DeploymentStore,
         on_bind: Callable[[str], None] = lambda deployment_id: None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.registry = registry
         self.store = store
         self.deployments: dict[str, Deployment] = {}
@@ -83,7 +85,7 @@ class Deployments:
             uri=uri,
             use_http_11=use_http_11,
             additional_headers=headers,
-            created_at_ms=int(time.time() * 1000),
+            created_at_ms=self.clock.now_ms(),
             manifest=manifest,
         )
         await self.store.put(deployment)

@@ -25,9 +25,11 @@ from wakeful.engine.model import (
     TimerKind,
 )
 from wakeful.engine.state import PartitionState
+from wakeful.engine.waits import awakeable_row, promise_row, promise_wait_id
 from wakeful.errors import InvalidIdError
 from wakeful.journal.entries import (
     AttachInvocationCommand,
+    AwakeableCommand,
     CallCommand,
     ClearAllStateCommand,
     ClearStateCommand,
@@ -45,12 +47,13 @@ from wakeful.journal.entries import (
 )
 from wakeful.journal.ids import (
     CANCEL_SIGNAL,
+    FIRST_AWAKEABLE_SIGNAL,
     InvocationId,
     parse_awakeable_id,
     partition_key_for,
 )
 
-__all__ = ["callee_id", "on_command", "promise_key"]
+__all__ = ["callee_id", "complete_promise", "on_command", "promise_key"]
 
 VOID = Result(value=None)
 ALREADY_COMPLETED = Failure(409, "promise was already completed")
@@ -80,6 +83,10 @@ def on_command(
             if ref.kind != "signal":
                 return  # a legacy `prom_1…` id names a journal entry, not signal N: see ingress
             out.follow_ups.append(DeliverSignal(ref.invocation_id, ref.index, result, now_ms))
+        case AwakeableCommand(signal_index=index):
+            if inv.awakeables is not None:
+                inv.awakeables = max(inv.awakeables, index - FIRST_AWAKEABLE_SIGNAL + 1)
+            state.put_wait(awakeable_row(iid, inv, entry, now_ms))
         case SetStateCommand(name=name, value=value) if inv.kind.writes_state:
             state.set_state(_key(inv), name, value)
         case ClearStateCommand(name=name) if inv.kind.writes_state:
@@ -89,6 +96,7 @@ def on_command(
         case SleepCommand(wake_up_at_ms=due, completion_id=cid):
             # Fenced by the invocation's creation time: see machine._generation.
             state.add_timer(Timer(due, iid, TimerKind.SLEEP, inv.created_at_ms, cid))
+            inv.sleeps[cid] = due
             out.effects.append(TimerScheduled(due))
         case CallCommand():
             _call(config, iid, inv, entry, now_ms, out)
@@ -110,23 +118,14 @@ def on_command(
             else:
                 record.listeners.append((iid.to_bytes(), cid))
                 state.put_promise(key, record)
+                state.put_wait(promise_row(iid, inv, entry, now_ms))
         case PeekPromiseCommand(name=name, completion_id=cid):
             peeked = state.promise(promise_key(inv, name))
             found = peeked.result if peeked is not None and peeked.result is not None else VOID
             out.follow_ups.append(DeliverCompletion(iid, cid, found, now_ms))
         case CompletePromiseCommand(name=name, result=result, completion_id=cid):
-            key = promise_key(inv, name)
-            record = state.promise(key) or PromiseRecord()
-            if record.result is not None:
-                answer = Result(failure=ALREADY_COMPLETED)
-            else:
-                for listener, listener_cid in record.listeners:
-                    listener_id = InvocationId.from_bytes(listener)
-                    out.follow_ups.append(
-                        DeliverCompletion(listener_id, listener_cid, result, now_ms)
-                    )
-                state.put_promise(key, PromiseRecord(result=result))
-                answer = VOID
+            first = complete_promise(state, promise_key(inv, name), result, now_ms, out)
+            answer = VOID if first else Result(failure=ALREADY_COMPLETED)
             out.follow_ups.append(DeliverCompletion(iid, cid, answer, now_ms))
         case _:
             pass
@@ -156,6 +155,21 @@ def callee_id(
     partition = partition_key_for(key) if key is not None else caller.partition_key
     parts: list[str | bytes] = [caller.to_bytes(), str(command_index)]
     return InvocationId.deterministic("call", parts, partition)
+
+
+def complete_promise(
+    state: PartitionState, key: PromiseKey, result: Result, now_ms: int, out: Applied
+) -> bool:
+    """Complete a workflow promise and wake its listeners; False if it was completed before."""
+    record = state.promise(key) or PromiseRecord()
+    if record.result is not None:
+        return False
+    for listener, listener_cid in record.listeners:
+        listener_id = InvocationId.from_bytes(listener)
+        out.follow_ups.append(DeliverCompletion(listener_id, listener_cid, result, now_ms))
+    state.put_promise(key, PromiseRecord(result=result))
+    state.complete_wait(promise_wait_id(*key), now_ms, result)
+    return True
 
 
 def _key(inv: Invocation) -> tuple[str, str]:

@@ -19,6 +19,7 @@ __all__ = [
     "AttemptFailed",
     "AttemptSuspended",
     "Cancel",
+    "CompletePromise",
     "DeliverCompletion",
     "DeliverSignal",
     "Event",
@@ -103,6 +104,16 @@ class DeliverSignal(msgspec.Struct, frozen=True):
 
     invocation_id: InvocationId
     index: int
+    result: Result
+    now_ms: int
+
+
+class CompletePromise(msgspec.Struct, frozen=True):
+    """Complete a workflow's awaited durable promise from outside (a link, the inbox)."""
+
+    service: str
+    key: str
+    name: str
     result: Result
     now_ms: int
 
@@ -196,6 +207,7 @@ Event = (
     | AttemptCompleted
     | AttemptFailed
     | DeliverSignal
+    | CompletePromise
     | DeliverCompletion
     | AddCaller
     | Cancel

@@ -34,6 +34,7 @@ from wakeful.engine.events import (
     AttemptFailed,
     AttemptSuspended,
     Cancel,
+    CompletePromise,
     DeliverCompletion,
     DeliverSignal,
     Event,
@@ -55,8 +56,10 @@ from wakeful.engine.model import (
     Status,
     Timer,
     TimerKind,
+    Waiting,
 )
 from wakeful.engine.state import PartitionState
+from wakeful.engine.waits import Delivery, SignalOutcome, check_signal, deadline_of, result_digest
 from wakeful.journal.entries import (
     CompletionNotification,
     Entry,
@@ -67,7 +70,7 @@ from wakeful.journal.entries import (
     Result,
     SignalNotification,
 )
-from wakeful.journal.ids import CANCEL_SIGNAL, InvocationId
+from wakeful.journal.ids import CANCEL_SIGNAL, FIRST_AWAKEABLE_SIGNAL, AwakeableId, InvocationId
 
 __all__ = ["DAY_MS", "Applied", "Engine", "EngineConfig"]
 
@@ -106,8 +109,9 @@ class Engine:
             case AttemptFailed():
                 out.outcome = self._fail_attempt(state, event, out)
             case DeliverSignal():
-                signal = SignalNotification(event.index, event.result)
-                out.outcome = self._notify(state, event.invocation_id, signal, event.now_ms, out)
+                out.outcome = self._deliver_signal(state, event, out)
+            case CompletePromise():
+                out.outcome = _complete_promise(state, event, out)
             case DeliverCompletion():
                 done = CompletionNotification(event.completion_id, event.result)
                 out.outcome = self._notify(state, event.invocation_id, done, event.now_ms, out)
@@ -160,6 +164,7 @@ class Engine:
             kind=ev.kind,
             callers=[] if ev.caller is None else [(ev.caller[0].to_bytes(), ev.caller[1])],
             invoke_at_ms=ev.invoke_at_ms,
+            awakeables=0 if self.config.tracks_awakeables(ev.target) else None,
         )
         input_command = InputCommand(ev.headers, ev.input)
         state.append(iid, 0, input_command)
@@ -205,7 +210,10 @@ class Engine:
         for entry in entries:
             state.append(iid, inv.journal_length, entry)
             inv.journal_length += 1
-            commands.on_command(self.config, state, iid, inv, entry, now_ms, out)
+            if isinstance(entry, CompletionNotification):
+                inv.sleeps.pop(entry.completion_id, None)
+            else:
+                commands.on_command(self.config, state, iid, inv, entry, now_ms, out)
         inv.modified_at_ms = now_ms
         return first
 
@@ -231,6 +239,7 @@ class Engine:
         else:
             inv.status = Status.SUSPENDED
             inv.waiting = ev.waiting
+            _index_deadline(state, ev.invocation_id, inv, ev.waiting)
         state.put_invocation(ev.invocation_id, inv)
         return True
 
@@ -271,6 +280,22 @@ class Engine:
         return True
 
     # -- notifications from outside ---------------------------------------------------------
+
+    def _deliver_signal(
+        self, state: PartitionState, ev: DeliverSignal, out: Applied
+    ) -> SignalOutcome:
+        iid, index = ev.invocation_id, ev.index
+        inv = state.invocation(iid)
+        refused = check_signal(inv, index, ev.result)
+        if refused is not None:
+            return refused
+        signal = SignalNotification(index, ev.result)
+        if not self._notify(state, iid, signal, ev.now_ms, out):
+            return SignalOutcome(Delivery.UNKNOWN)
+        assert inv is not None  # check_signal refuses unknown invocations
+        inv.signals_done[index] = (ev.now_ms, result_digest(ev.result))
+        state.complete_wait(str(AwakeableId(iid, index)), ev.now_ms, ev.result)
+        return SignalOutcome(Delivery.APPLIED, ev.now_ms)
 
     def _notify(
         self,
@@ -448,6 +473,8 @@ class Engine:
             caller_id = InvocationId.from_bytes(caller)
             out.follow_ups.append(DeliverCompletion(caller_id, completion_id, result, now_ms))
         inv.callers = []
+        if inv.awakeables != 0 or inv.kind.is_workflow:
+            state.close_waits(iid)
         # Also an inbox head that was handed the lock but ended before it started.
         keyed.release(state, iid, inv, now_ms, out)
         state.put_invocation(iid, inv)
@@ -457,6 +484,29 @@ class Engine:
 def _generation(inv: Invocation) -> int:
     """Tells apart invocations that reuse an id after a purge (fences their timers)."""
     return inv.created_at_ms
+
+
+def _complete_promise(state: PartitionState, ev: CompletePromise, out: Applied) -> SignalOutcome:
+    """Complete an awaited promise from outside: applied, or what it was completed with."""
+    key = (ev.service, ev.key, ev.name)
+    record = state.promise(key)
+    if record is None:
+        return SignalOutcome(Delivery.UNKNOWN)  # nobody awaits it: no such promise to complete
+    if record.result is not None:
+        same = record.result == ev.result
+        return SignalOutcome(Delivery.DUPLICATE if same else Delivery.CONFLICT)
+    commands.complete_promise(state, key, ev.result, ev.now_ms, out)
+    return SignalOutcome(Delivery.APPLIED, ev.now_ms)
+
+
+def _index_deadline(
+    state: PartitionState, iid: InvocationId, inv: Invocation, waiting: Waiting
+) -> None:
+    """Give the waits a suspension waits on the deadline of a timer they race (or none)."""
+    signals = tuple(s for s in waiting.signal_indexes if s >= FIRST_AWAKEABLE_SIGNAL)
+    if signals or (inv.kind.is_workflow and waiting.completion_ids):
+        deadline = deadline_of(inv, waiting)
+        state.set_deadline(iid, signals, waiting.completion_ids, deadline)
 
 
 def _lookup(inv: Invocation | None) -> LookupOutcome:

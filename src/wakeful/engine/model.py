@@ -141,6 +141,15 @@ class Invocation(msgspec.Struct, array_like=True):
     children: list[bytes] = msgspec.field(default_factory=list)
     inbox_seq: int | None = None
     invoke_at_ms: int | None = None
+    # How many awakeables the handler created (signal indexes 17 up to 16 + this); None: not
+    # tracked (a record from before awakeables were journaled), any index is accepted.
+    awakeables: int | None = None
+    # Completed awakeable signals: index -> (completed at, digest of the result), so a second
+    # delivery is told apart as a duplicate or a conflict without reading the journal.
+    signals_done: dict[int, tuple[int, bytes]] = msgspec.field(default_factory=dict)
+    # Durable timers of ctx.sleep not yet fired: completion id -> due time (the deadline of
+    # an awakeable awaited in a race with the timer).
+    sleeps: dict[int, int] = msgspec.field(default_factory=dict)
 
 
 class TimerKind(enum.IntEnum):

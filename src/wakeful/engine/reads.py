@@ -18,6 +18,7 @@ from wakeful.engine.events import (
     AttemptFailed,
     AttemptSuspended,
     Cancel,
+    CompletePromise,
     Event,
     Invoke,
     Kill,
@@ -50,7 +51,9 @@ def invocations_touched(event: Event) -> tuple[InvocationId, ...]:
         return (event.timer.invocation_id,)
     if isinstance(event, PurgeExpired):
         return tuple(event.invocation_ids)
-    if isinstance(event, StartInboxed) or (isinstance(event, Invoke) and event.fresh):
+    if isinstance(event, StartInboxed | CompletePromise) or (
+        isinstance(event, Invoke) and event.fresh
+    ):
         return ()
     return (event.invocation_id,)
 
@@ -65,6 +68,9 @@ def reads_for(
     They are added to `into` when given (the reads of a whole batch), else to a new `Reads`.
     """
     reads = Reads() if into is None else into
+    if isinstance(event, CompletePromise):
+        reads.promises.add((event.service, event.key, event.name))
+        return reads
     if isinstance(event, StartInboxed):
         key = (event.service, event.key)
         reads.objects.add(key)

@@ -12,7 +12,8 @@ from wakeful.engine.model import (
     PromiseRecord,
     Timer,
 )
-from wakeful.journal.entries import Entry
+from wakeful.engine.waits import WaitKind, WaitRow, WaitStatus
+from wakeful.journal.entries import Entry, Result
 from wakeful.journal.ids import InvocationId
 
 __all__ = ["INBOX_UNKNOWN", "InboxHead", "MemoryState", "PartitionState"]
@@ -80,6 +81,24 @@ class PartitionState(Protocol):
     def clear_promises(self, key: ObjectKey) -> None:
         """Delete every promise of a workflow key."""
 
+    def put_wait(self, row: WaitRow) -> None:
+        """Index a new pending wait (an existing row with the same id is kept)."""
+
+    def complete_wait(self, wait_id: str, now_ms: int, result: Result) -> None:
+        """Mark a pending wait completed (no change if absent or not pending)."""
+
+    def close_waits(self, invocation_id: InvocationId) -> None:
+        """Mark every pending wait of an invocation closed (it ended)."""
+
+    def set_deadline(
+        self,
+        invocation_id: InvocationId,
+        signal_indexes: tuple[int, ...],
+        completion_ids: tuple[int, ...],
+        deadline_ms: int | None,
+    ) -> None:
+        """Set the deadline of the invocation's pending waits it now suspends on."""
+
 
 class MemoryState:
     """PartitionState in plain dicts: the engine's unit tests run against it."""
@@ -92,9 +111,38 @@ class MemoryState:
         self.inboxes: dict[ObjectKey, dict[int, InvocationId]] = {}
         self.state: dict[ObjectKey, dict[str, bytes]] = {}
         self.promises: dict[PromiseKey, PromiseRecord] = {}
+        self.waits: dict[str, WaitRow] = {}
 
     def invocation(self, invocation_id: InvocationId) -> Invocation | None:
         return self.invocations.get(invocation_id)
+
+    def put_wait(self, row: WaitRow) -> None:
+        self.waits.setdefault(row.wait_id, row)
+
+    def complete_wait(self, wait_id: str, now_ms: int, result: Result) -> None:
+        row = self.waits.get(wait_id)
+        if row is not None and row.status == WaitStatus.PENDING:
+            row.status, row.completed_at_ms, row.result = WaitStatus.COMPLETED, now_ms, result
+
+    def close_waits(self, invocation_id: InvocationId) -> None:
+        raw = invocation_id.to_bytes()
+        for row in self.waits.values():
+            if row.invocation_id == raw and row.status == WaitStatus.PENDING:
+                row.status = WaitStatus.CLOSED
+
+    def set_deadline(
+        self,
+        invocation_id: InvocationId,
+        signal_indexes: tuple[int, ...],
+        completion_ids: tuple[int, ...],
+        deadline_ms: int | None,
+    ) -> None:
+        raw = invocation_id.to_bytes()
+        for row in self.waits.values():
+            if row.invocation_id == raw and row.status == WaitStatus.PENDING:
+                handles = signal_indexes if row.kind == WaitKind.AWAKEABLE else completion_ids
+                if row.handle in handles:
+                    row.deadline_ms = deadline_ms
 
     def put_invocation(self, invocation_id: InvocationId, invocation: Invocation) -> None:
         self.invocations[invocation_id] = invocation
@@ -114,6 +162,9 @@ class MemoryState:
     def delete_invocation(self, invocation_id: InvocationId) -> None:
         self.invocations.pop(invocation_id, None)
         self.journals.pop(invocation_id, None)
+        raw = invocation_id.to_bytes()
+        for wait_id in [w for w, row in self.waits.items() if row.invocation_id == raw]:
+            del self.waits[wait_id]
 
     def object(self, key: ObjectKey) -> ObjectRecord | None:
         return self.objects.get(key)

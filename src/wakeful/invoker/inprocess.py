@@ -145,6 +145,21 @@ class InProcessInvoker:
         if live is not None and live.task is not None:
             live.task.cancel()
 
+    def describe_task(self, task: asyncio.Task[Any]) -> str | None:
+        """`invocation <id> (<service>/<handler>)` if `task` runs an attempt, else None.
+
+        Called from the watchdog's thread while the loop is blocked, hence the defensive copy.
+        """
+        try:
+            live = list(self._live.items())
+        except RuntimeError:  # changed size while copied: the loop is not blocked after all
+            return None
+        for invocation_id, entry in live:
+            if entry.task is task:
+                label = entry.pump.machine.handler_label if entry.pump is not None else "?"
+                return f"invocation {invocation_id} ({label})"
+        return None
+
     def abort_all(self) -> None:
         """Stop every live attempt (their invocations are recovered)."""
         for invocation_id in list(self._live):

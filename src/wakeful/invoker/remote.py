@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.deployments.model import Deployment
 from wakeful.deployments.registry import Deployments
 from wakeful.engine.effects import EntriesAppended, StartAttempt
@@ -59,7 +59,9 @@ class RemoteInvoker:
         load_state: Callable[[ObjectKey], Awaitable[dict[str, bytes]]],
         handler_kind: Callable[[Target], HandlerKind | None],
         settings: RemoteSettings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.deployments = deployments
         self.settings = settings or RemoteSettings()
         self._post = post
@@ -139,7 +141,7 @@ class RemoteInvoker:
         except Exception as e:  # never lose an attempt: the engine retries it
             log.exception("invocation %s: remote attempt %d crashed", iid, effect.attempt)
             failure = Failure(500, repr(e))
-            self._post(AttemptFailed(iid, effect.attempt, [], failure, int(time.time() * 1000)))
+            self._post(AttemptFailed(iid, effect.attempt, [], failure, self.clock.now_ms()))
         finally:
             live = self._live.get(iid)
             if live is not None and live[0] == effect.attempt:
@@ -152,7 +154,9 @@ class RemoteInvoker:
             journal = await self._load_journal(iid)
         deployment = await self._deployment(effect, first=len(journal) <= 1)
         version = 5 if deployment is None else deployment.protocol_version
-        attempt = RemoteAttempt(iid, effect.attempt, target, journal, version, self._handler_kind)
+        attempt = RemoteAttempt(
+            iid, effect.attempt, target, journal, version, self._handler_kind, self.clock
+        )
         if deployment is None:
             return attempt.failed(Failure(404, f"no deployment serves {target.service}"))
         state = None

@@ -10,10 +10,10 @@ posted.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from typing import Any
 
+from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.engine.events import (
     AttemptCompleted,
     AttemptFailed,
@@ -42,10 +42,6 @@ from wakeful.protocol.messages import MessageType, encode, pb
 __all__ = ["RemoteAttempt", "random_seed", "waiting_of"]
 
 M = MessageType
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def random_seed(invocation_id: InvocationId) -> int:
@@ -96,7 +92,9 @@ class RemoteAttempt:
         journal: list[Entry],
         version: int,
         handler_kind: Callable[[Target], HandlerKind | None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.invocation_id = invocation_id
         self.attempt = attempt
         self.target = target
@@ -145,7 +143,9 @@ class RemoteAttempt:
             self.closed = self.failed(Failure(e.code, str(e)), keep_entries=False)
         except Unsupported as e:  # retrying cannot help: the invocation fails (as in-process)
             result = Result(failure=Failure(e.code, str(e)))
-            self.closed = AttemptCompleted(self.invocation_id, self.attempt, [], result, _now_ms())
+            self.closed = AttemptCompleted(
+                self.invocation_id, self.attempt, [], result, self.clock.now_ms()
+            )
         return self.closed
 
     def _on_message(self, type_: MessageType, msg: Any) -> Event | None:
@@ -167,7 +167,7 @@ class RemoteAttempt:
                 if self.output is None:
                     raise ProtocolViolation("the endpoint ended without an output")
                 return AttemptCompleted(
-                    self.invocation_id, self.attempt, self.pending, self.output, _now_ms()
+                    self.invocation_id, self.attempt, self.pending, self.output, self.clock.now_ms()
                 )
             case M.SUSPENSION:
                 return self._suspended(waiting_of(msg, self.version))
@@ -183,7 +183,7 @@ class RemoteAttempt:
         own = {e.completion_id for e in self.pending if isinstance(e, CompletionNotification)}
         known = -1 if own.intersection(waiting.completion_ids) else self.journal_length
         return AttemptSuspended(
-            self.invocation_id, self.attempt, self.pending, waiting, known, _now_ms()
+            self.invocation_id, self.attempt, self.pending, waiting, known, self.clock.now_ms()
         )
 
     def _error(self, msg: Any) -> Event:
@@ -192,7 +192,9 @@ class RemoteAttempt:
         if self.version >= 7 and msg.behavior == pb.FAIL:
             result = Result(failure=failure)
             entries = self.pending if keep else []
-            return AttemptCompleted(self.invocation_id, self.attempt, entries, result, _now_ms())
+            return AttemptCompleted(
+                self.invocation_id, self.attempt, entries, result, self.clock.now_ms()
+            )
         retry_after = msg.next_retry_delay if msg.HasField("next_retry_delay") else None
         return self.failed(failure, keep_entries=keep, retry_after_ms=retry_after)
 
@@ -202,5 +204,5 @@ class RemoteAttempt:
         """The attempt failed (its stream broke, or it reported an error)."""
         entries = self.pending if keep_entries else []
         return AttemptFailed(
-            self.invocation_id, self.attempt, entries, failure, _now_ms(), retry_after_ms
+            self.invocation_id, self.attempt, entries, failure, self.clock.now_ms(), retry_after_ms
         )

@@ -15,6 +15,7 @@ import msgspec
 
 __all__ = [
     "AttachInvocationCommand",
+    "AwakeableCommand",
     "CallCommand",
     "ClearAllStateCommand",
     "ClearStateCommand",
@@ -80,6 +81,19 @@ class RunCommand(msgspec.Struct, frozen=True, tag="run", array_like=True):
 
     name: str
     completion_id: int
+
+
+class AwakeableCommand(msgspec.Struct, frozen=True, tag="awk", array_like=True):
+    """`ctx.awakeable()`: the invocation created the awakeable with signal `signal_index`.
+
+    Journaled so the server knows which awakeables exist (a completion of any other index is
+    refused), what a person is asked (`description`) and which payload fits (`schema`, JSON
+    Schema text of the awaited type, when the type hint gives one).
+    """
+
+    signal_index: int
+    description: str | None = None
+    schema: bytes | None = None
 
 
 class CompleteAwakeableCommand(msgspec.Struct, frozen=True, tag="cawk", array_like=True):
@@ -169,10 +183,13 @@ class AttachInvocationCommand(msgspec.Struct, frozen=True, tag="att", array_like
 
 
 class GetPromiseCommand(msgspec.Struct, frozen=True, tag="gp", array_like=True):
-    """Await the workflow's durable promise `name`."""
+    """Await the workflow's durable promise `name` (with what a person is asked, and the JSON
+    Schema of the awaited type, for the list of pending waits)."""
 
     name: str
     completion_id: int
+    description: str | None = None
+    schema: bytes | None = None
 
 
 class PeekPromiseCommand(msgspec.Struct, frozen=True, tag="pp", array_like=True):
@@ -208,6 +225,7 @@ Command = (
     InputCommand
     | OutputCommand
     | RunCommand
+    | AwakeableCommand
     | CompleteAwakeableCommand
     | GetStateCommand
     | GetStateKeysCommand
@@ -238,6 +256,8 @@ def describe(entry: Entry) -> str:
             return "Output"
         case RunCommand(name=name):
             return f"Run(name={name!r})"
+        case AwakeableCommand(signal_index=index):
+            return f"Awakeable(index={index})"
         case CompleteAwakeableCommand(awakeable_id=awakeable_id):
             return f"CompleteAwakeable(id={awakeable_id!r})"
         case GetStateCommand(name=name):

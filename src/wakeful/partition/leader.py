@@ -47,13 +47,14 @@ from wakeful.engine.model import (
 )
 from wakeful.engine.reads import Reads, invocations_touched, reads_for
 from wakeful.engine.state import INBOX_UNKNOWN, InboxHead
+from wakeful.engine.waits import SignalOutcome, WaitRow, WaitStatus
 from wakeful.errors import EngineUnavailableError
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.partition.crashpoints import CrashPoint
 from wakeful.storage.api import SINGLE_PARTITION, Batch, Store
 
-__all__ = ["BatchState", "Finished", "Loaded", "Outcome", "PartitionLeader"]
+__all__ = ["BatchState", "Finished", "Loaded", "Outcome", "PartitionLeader", "describe_error"]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ SETTLE_PASSES = 3
 # How long an unhealthy leader waits between two probes of the store.
 PROBE_INTERVAL_MS = 500
 
-Outcome = InvokeOutcome | LookupOutcome | bool | None
+Outcome = InvokeOutcome | LookupOutcome | SignalOutcome | bool | None
 Finished = tuple[Result, int | None]  # an invocation's result and when it expires
 _AttemptEvent = AppendEntries | AttemptSuspended | AttemptCompleted | AttemptFailed
 # A write that leaves nothing behind: a timer of no invocation, added and removed at once.
@@ -132,6 +133,9 @@ class BatchState:
         batch = self.batch
         batch.invocations.pop(invocation_id, None)
         batch.journal = [row for row in batch.journal if row[0] != invocation_id]
+        raw = invocation_id.to_bytes()
+        for wait_id in [w for w, row in batch.waits.items() if row.invocation_id == raw]:
+            del batch.waits[wait_id]
         batch.deleted.add(invocation_id)
 
     def object(self, key: ObjectKey) -> ObjectRecord | None:
@@ -189,6 +193,30 @@ class BatchState:
             del batch.promises[promise_key]
         batch.promises_cleared.add(key)
 
+    def put_wait(self, row: WaitRow) -> None:
+        self.batch.waits.setdefault(row.wait_id, row)
+
+    def complete_wait(self, wait_id: str, now_ms: int, result: Result) -> None:
+        row = self.batch.waits.get(wait_id)
+        if row is None:
+            self.batch.waits_completed.setdefault(wait_id, (now_ms, result))
+        elif row.status == WaitStatus.PENDING:
+            row.status, row.completed_at_ms, row.result = WaitStatus.COMPLETED, now_ms, result
+
+    def close_waits(self, invocation_id: InvocationId) -> None:
+        self.batch.waits_closed.add(invocation_id)
+
+    def set_deadline(
+        self,
+        invocation_id: InvocationId,
+        signal_indexes: tuple[int, ...],
+        completion_ids: tuple[int, ...],
+        deadline_ms: int | None,
+    ) -> None:
+        self.batch.wait_deadlines.append(
+            (invocation_id, signal_indexes, completion_ids, deadline_ms)
+        )
+
 
 class _Item:
     __slots__ = ("event", "future", "wants_result")
@@ -199,6 +227,19 @@ class _Item:
         self.event = event
         self.future = future
         self.wants_result = wants_result
+
+
+def describe_error(error: BaseException) -> str:
+    """`Type: message`, the first error of a chain first: a failed clean-up (a ROLLBACK after
+    a failed COMMIT) must not hide what went wrong."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 5:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    first, *later = reversed(chain)
+    text = f"{type(first).__name__}: {first}"
+    return text + "".join(f" (then {type(e).__name__}: {e})" for e in later)
 
 
 class _Applied:
@@ -243,6 +284,7 @@ class PartitionLeader:
         self._inflight: list[_Item] = []
         self._held: list[Event] = []  # posted events of failed batches, posted again once healthy
         self._prober: asyncio.Task[None] | None = None
+        self._reposter: asyncio.Task[None] | None = None
         self._crash = CrashPoint.from_env()
         self.failure: str | None = None  # why the store cannot be written, while it cannot
         self.failed_batches = 0
@@ -295,11 +337,11 @@ class PartitionLeader:
         """Stop the loop. Events still queued are dropped (nothing of them is durable); whoever
         waits for one of them, or for an invocation's result, gets EngineUnavailableError
         rather than waiting forever (a leader stops when it loses its partition)."""
-        for task in (self._task, self._prober):
+        for task in (self._task, self._prober, self._reposter):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._task = self._prober = None
+        self._task = self._prober = self._reposter = None
         error = EngineUnavailableError("the partition leader stopped")
         queued, self._queue = [*self._inflight, *self._queue], []
         waiters, self._waiters = self._waiters, {}
@@ -403,7 +445,11 @@ class PartitionLeader:
         """Answer a failed batch; if the store still takes writes, retry its events one by one
         so that one bad event fails alone."""
         self.failed_batches += 1
-        log.error("partition leader could not commit a batch of %d events: %r", len(items), error)
+        log.error(
+            "partition leader could not commit a batch of %d events: %s",
+            len(items),
+            describe_error(error),
+        )
         if not await self._probe():
             self._unhealthy(error)
             for item in items:
@@ -416,14 +462,18 @@ class PartitionLeader:
             try:
                 applied = await self._apply_and_commit([item])
             except Exception as e:
-                log.error("partition leader could not commit %s: %r", type(item.event).__name__, e)
+                log.error(
+                    "partition leader could not commit %s: %s",
+                    type(item.event).__name__,
+                    describe_error(e),
+                )
                 self._reject(item, e)
             else:
                 self._finish([item], applied)
 
     def _reject(self, item: _Item, error: Exception) -> None:
         """Tell whoever waits for `item` that nothing of it was stored."""
-        reason = f"{type(error).__name__}: {error}"
+        reason = describe_error(error)
         if item.future is not None:
             if not item.future.done():
                 item.future.set_exception(
@@ -449,7 +499,15 @@ class PartitionLeader:
             self._hold(event)
 
     def _hold(self, event: Event) -> None:
+        """Post `event` again later: once the store is healthy again, or, if it is (the event
+        itself could not be stored), after a pause, so that an event that always fails
+        cannot spin the leader."""
         self._held.append(event)
+        if self.failure is None and (self._reposter is None or self._reposter.done()):
+            self._reposter = asyncio.get_running_loop().create_task(self._post_held_later())
+
+    async def _post_held_later(self) -> None:
+        await self.clock.sleep_until(self.clock.now_ms() + PROBE_INTERVAL_MS)
         if self.failure is None:
             self._post_held()
 
@@ -468,12 +526,12 @@ class PartitionLeader:
         try:
             await self._commit(batch)
         except Exception as e:
-            log.debug("store probe failed: %r", e)
+            log.debug("store probe failed: %s", describe_error(e))
             return False
         return True
 
     def _unhealthy(self, error: Exception) -> None:
-        self.failure = f"the store cannot be written: {type(error).__name__}: {error}"
+        self.failure = f"the store cannot be written: {describe_error(error)}"
         log.error("partition leader unhealthy: %s", self.failure)
         if self._prober is None or self._prober.done():
             self._prober = asyncio.get_running_loop().create_task(

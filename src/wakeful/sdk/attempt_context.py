@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from wakeful.errors import InvalidIdError, SdkInternalBaseException, TerminalError
-from wakeful.journal.entries import CompleteAwakeableCommand, Failure, Result, RunCommand
+from wakeful.journal.entries import (
+    AwakeableCommand,
+    CompleteAwakeableCommand,
+    Failure,
+    Result,
+    RunCommand,
+)
 from wakeful.journal.ids import AwakeableId, InvocationId, parse_awakeable_id
 from wakeful.sdk.calls import CallsMixin
 from wakeful.sdk.context import (
@@ -24,6 +30,7 @@ from wakeful.sdk.context import (
     RunOptions,
 )
 from wakeful.sdk.futures import DurableFuture
+from wakeful.sdk.schemas import schema_of_serde
 from wakeful.sdk.serde import DefaultSerde, Serde
 from wakeful.vm.handles import completion_handle, signal_handle
 from wakeful.vm.pump import AttemptPump
@@ -206,10 +213,22 @@ class AttemptContext(CallsMixin, Context):
         self,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        *,
+        description: str | None = None,
     ) -> tuple[str, RestateDurableFuture[T]]:
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
-        index = self.machine.allocate_signal_index()
+        machine = self.machine
+        index = machine.allocate_signal_index()
+        legacy = machine.replaying and not isinstance(
+            machine.recorded[machine.next_command_index], AwakeableCommand
+        )  # a journal recorded before awakeables were journaled: replay it as it is
+        if not legacy:
+            command = AwakeableCommand(index, description, schema_of_serde(serde, type_hint))
+            if machine.command(command) is None:
+                # Durable before the id can leave the handler: a completion of an index the
+                # server has not seen created is refused.
+                self.pump.flush()
         awakeable_id = str(AwakeableId(self.invocation_id, index))
         return awakeable_id, DurableFuture(self.pump, signal_handle(index), serde)
 

@@ -216,10 +216,15 @@ class Context(abc.ABC):
         self,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        *,
+        description: str | None = None,
     ) -> tuple[str, RestateDurableFuture[T]]:
         """Create an awakeable: its id (to hand out) and the future that resolves with it.
 
-        >>> review_id, review = ctx.awakeable(type_hint=str)
+        `description` (beyond restate-sdk's signature) says what is asked, for the list of
+        pending waits, the inbox and completion links.
+
+        >>> review_id, review = ctx.awakeable(type_hint=str, description="Review contract.pdf")
         >>> await ctx.run("ask", lambda: send_email(review_id))
         >>> verdict = await review
         """
@@ -408,8 +413,11 @@ class WorkflowContext(ObjectContext):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        *,
+        description: str | None = None,
     ) -> DurablePromise[T]:
-        """The workflow's durable promise called `name`."""
+        """The workflow's durable promise called `name` (`description`: what is asked, shown
+        in the list of pending waits; beyond restate-sdk's signature)."""
 
 
 class WorkflowSharedContext(ObjectSharedContext):
@@ -421,5 +429,8 @@ class WorkflowSharedContext(ObjectSharedContext):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        *,
+        description: str | None = None,
     ) -> DurablePromise[T]:
-        """The workflow's durable promise called `name`."""
+        """The workflow's durable promise called `name` (`description`: what is asked, shown
+        in the list of pending waits; beyond restate-sdk's signature)."""

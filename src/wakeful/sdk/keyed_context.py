@@ -31,6 +31,7 @@ from wakeful.sdk.context import (
 )
 from wakeful.sdk.futures import DurableFuture, Ready
 from wakeful.sdk.key_state import KeyState
+from wakeful.sdk.schemas import schema_of_serde
 from wakeful.sdk.serde import DefaultSerde, Serde
 from wakeful.vm.handles import completion_handle
 from wakeful.vm.machine import ReplayMachine, Slot
@@ -65,7 +66,9 @@ class _KeyedMixin:
 
     async def settle(self) -> None:
         """Wait until every state read has its value (the shared load finished)."""
-        await self._key_state.settle()
+        state: KeyState | None = self.__dict__.get("_key_state")  # None: state never touched
+        if state is not None:
+            await state.settle()
 
     def get(
         self,
@@ -165,14 +168,24 @@ class _NoneSerde(Serde[None]):
 class AttemptPromise(DurablePromise[T]):
     """A workflow's durable promise, as seen from one attempt."""
 
-    def __init__(self, pump: AttemptPump, name: str, serde: Serde[T]) -> None:
+    def __init__(
+        self,
+        pump: AttemptPump,
+        name: str,
+        serde: Serde[T],
+        description: str | None = None,
+        type_hint: type[T] | None = None,
+    ) -> None:
         super().__init__(name, serde)
         self.pump = pump
         self.machine = pump.machine
+        self.description = description
+        self.type_hint = type_hint
 
     def value(self) -> RestateDurableFuture[T]:
         cid = self.machine.allocate_completion_id()
-        self.machine.command(GetPromiseCommand(self.name, cid))
+        schema = schema_of_serde(self.serde, self.type_hint)
+        self.machine.command(GetPromiseCommand(self.name, cid, self.description, schema))
         return DurableFuture(self.pump, completion_handle(cid), self.serde)
 
     def peek(self) -> Awaitable[T | None]:
@@ -201,11 +214,13 @@ class _PromiseMixin:
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable default, as in restate-sdk
         type_hint: type[T] | None = None,
+        *,
+        description: str | None = None,
     ) -> DurablePromise[T]:
         """The workflow's durable promise called `name`."""
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
-        return AttemptPromise(self.pump, name, serde)
+        return AttemptPromise(self.pump, name, serde, description, type_hint)
 
 
 class ObjectAttemptContext(_KeyedMixin, AttemptContext, ObjectContext):

@@ -1,16 +1,19 @@
 """The admin API (port 9070): health, deployments and services, invocations (list, describe,
-resume)."""
+resume), pending awakeables and promises, completion links, the inbox page."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from wakeful.engine.events import Cancel, Kill, Purge, ResumeInvocation
 from wakeful.engine.model import Invocation, Status
+from wakeful.engine.waits import promise_wait_id
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Entry, Result, describe
 from wakeful.journal.ids import InvocationId
+from wakeful.server.auth import check_bearer
 from wakeful.server.deployments_api import DeploymentsApi
 from wakeful.server.http import (
     HttpError,
@@ -19,10 +22,14 @@ from wakeful.server.http import (
     Send,
     check_headers,
     lifespan,
+    read_body,
     send_error,
     send_json,
 )
+from wakeful.server.inbox import Inbox
+from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime
+from wakeful.server.waits_api import WaitsApi
 from wakeful.storage.api import SINGLE_PARTITION
 
 __all__ = ["AdminApp"]
@@ -34,8 +41,17 @@ DEFAULT_LIST_LIMIT = 100
 class AdminApp:
     """ASGI application of the admin API."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        admin_token: str | None = None,
+        links: LinkIssuer | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.admin_token = admin_token
+        self.waits = WaitsApi(runtime)
+        self.links = links
+        self.inbox = Inbox(runtime)
         self.deployments = DeploymentsApi(runtime.deployments)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,6 +62,13 @@ class AdminApp:
             return
         try:
             check_headers(scope)
+            token = self.admin_token
+            if (
+                token is not None
+                and scope["path"] != "/health"
+                and not _inbox_page_with_token(scope, token)
+            ):
+                check_bearer(scope, token, "the admin API")
             await self._route(scope, receive, send)
         except HttpError as e:
             await send_json(send, e.status, {"message": e.message})
@@ -80,7 +103,25 @@ class AdminApp:
                 if mode not in ("cancel", "kill", "purge"):
                     raise HttpError(400, f"unknown mode {mode!r}: use cancel, kill or purge")
                 await self._terminate(_parse(iid), mode, send, deprecated=True)
-            case ["services" | "invocations" | "health" | "deployments", *_]:
+            case ["inbox", *rest]:
+                await self.inbox.handle(rest, method, scope, receive, send)
+            case ["awakeables", awakeable_id, "links"] if method == "POST":
+                if self.links is None:
+                    raise HttpError(404, "completion links are not enabled")
+                body = await read_body(receive, 1 << 16)
+                await send_json(send, 200, await self.links.issue(awakeable_id, body))
+            case ["promises", workflow, key, name, "links"] if method == "POST":
+                if self.links is None:
+                    raise HttpError(404, "completion links are not enabled")
+                body = await read_body(receive, 1 << 16)
+                wait_id = promise_wait_id(workflow, key, name)
+                await send_json(send, 200, await self.links.issue(wait_id, body))
+            case ["awakeables" | "promises" as kind] if method == "GET":
+                await send_json(send, 200, await self.waits.page(kind, query))
+            case [
+                "services" | "invocations" | "health" | "deployments" | "awakeables" | "promises",
+                *_,
+            ]:
                 raise HttpError(405, "method not allowed")
             case _:
                 raise HttpError(404, "not found")
@@ -104,6 +145,7 @@ class AdminApp:
         journal = await self.runtime.store.load_journal(SINGLE_PARTITION, iid)
         out = _summary(iid, found[iid])
         out["journal"] = [_entry(i, e) for i, e in enumerate(journal)]
+        out["awakeables"] = await self.waits.of_invocation(iid)
         return out
 
     async def _terminate(
@@ -164,6 +206,15 @@ def _limit(query: dict[str, list[str]]) -> int:
             400, f"bad limit {text[:40]!r}: must be a whole number from 1 to {MAX_LIST_LIMIT}"
         )
     return int(text)
+
+
+def _inbox_page_with_token(scope: Scope, token: str) -> bool:
+    """The inbox page itself may carry the admin token as `?token=` (a browser cannot add a
+    header to a link it opens); its requests then send it as a bearer token."""
+    if scope["path"] not in ("/inbox", "/inbox/") or scope["method"] != "GET":
+        return False
+    given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _parse(text: str) -> InvocationId:

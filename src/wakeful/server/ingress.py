@@ -6,6 +6,7 @@ GET|POST /restate/call|send/{service}/{handler}   the same, 1.7 paths
 POST     /restate/awakeables/{id}/resolve|reject  complete an awakeable (also /restate/a/…)
 GET      /restate/invocation/{id}/attach|output   result of an invocation (also by idempotency key)
 GET      /restate/attach|output/{id}              the same, 1.7 paths
+GET|POST /restate/links/{token}                   a signed completion link's page (wakeful)
 GET      /restate/health
 ```
 """
@@ -17,14 +18,17 @@ import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
-from wakeful.engine.events import Attach, DeliverSignal, Invoke, InvokeOutcome, LookupOutcome
+from wakeful.engine.events import Attach, Invoke, InvokeOutcome, LookupOutcome
 from wakeful.engine.model import HandlerKind, Status, Target
 from wakeful.errors import EngineUnavailableError, InvalidIdError
 from wakeful.journal.entries import Failure, Result
 from wakeful.journal.ids import InvocationId, parse_awakeable_id, partition_key_for
 from wakeful.journal.limits import latest_time_error
+from wakeful.links import LinkSigner
 from wakeful.partition.leader import Finished
 from wakeful.registry import IN_PROCESS, HandlerRecord
+from wakeful.server.auth import check_bearer
+from wakeful.server.completions import complete_awakeable, parse_awakeable, send_completion
 from wakeful.server.durations import parse_duration_ms
 from wakeful.server.http import (
     HttpError,
@@ -39,6 +43,7 @@ from wakeful.server.http import (
     send_error,
     send_json,
 )
+from wakeful.server.link_pages import LinkPages
 from wakeful.server.runtime import Runtime
 
 __all__ = ["IngressApp"]
@@ -74,8 +79,12 @@ class IngressApp:
         runtime: Runtime,
         body_limit: int = DEFAULT_BODY_LIMIT,
         disconnect_check_after_s: float = DISCONNECT_CHECK_AFTER_S,
+        completion_token: str | None = None,
+        link_signer: LinkSigner | None = None,
     ) -> None:
         self.runtime = runtime
+        self.completion_token = completion_token
+        self.links = None if link_signer is None else LinkPages(runtime, link_signer)
         self.registry = runtime.registry
         self.router = runtime.router
         self.clock = runtime.clock
@@ -126,7 +135,9 @@ class IngressApp:
                 raise HttpError(400, _BAD_AWAKEABLE_PATH)
             if method != "POST":
                 raise _method_not_allowed()
-            await self._complete_awakeable(parts[1], parts[2], receive, send)
+            await self._complete_awakeable(parts[1], parts[2], scope, receive, send)
+        elif verb == "links" and len(parts) == 2 and self.links is not None:
+            await self.links.handle(parts[1], method, scope, receive, send)
         elif verb == "invocation":
             if method != "GET":
                 raise _method_not_allowed()
@@ -153,18 +164,17 @@ class IngressApp:
             raise HttpError(404, "not found")
 
     async def _complete_awakeable(
-        self, awakeable_id: str, action: str, receive: Receive, send: Send
+        self, awakeable_id: str, action: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        try:
-            ref = parse_awakeable_id(awakeable_id)
-        except InvalidIdError as e:
-            raise HttpError(400, f"bad awakeable id '{awakeable_id}': {e}") from e
+        if self.completion_token is not None:
+            check_bearer(scope, self.completion_token, "completing awakeables by id")
+        parse_awakeable(awakeable_id)  # a bad id is refused before the body is read
         body = await read_body(receive, self.body_limit)
         if action == "resolve":
             result = Result(value=body)
         else:
             result = Result(failure=Failure(500, body.decode("utf-8", errors="replace")))
-        if ref.kind != "signal":
+        if parse_awakeable_id(awakeable_id).kind != "signal":
             # A legacy `prom_1…` id names a journal entry of a protocol <= 3 journal. Restate
             # 1.7 routes it as a completion of that index, which in a journal of today's
             # protocol is no awakeable at all: the invocation keeps waiting. Signal N is not
@@ -172,11 +182,9 @@ class IngressApp:
             log.warning("ignored a completion of legacy awakeable id %s", awakeable_id)
             await send_bytes(send, 202, b"")
             return
-        # Unknown or finished targets are accepted and the signal dropped, as Restate does.
-        await self.router.submit(
-            DeliverSignal(ref.invocation_id, ref.index, result, self.clock.now_ms())
-        )
-        await send_bytes(send, 202, b"")
+        done = await complete_awakeable(self.runtime, awakeable_id, result, self.clock.now_ms())
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        await send_completion(send, done, query.get("strict", [""])[0] == "true")
 
     async def _invocation_result(self, parts: list[str], receive: Receive, send: Send) -> None:
         if len(parts) == 2 and parts[1] in ("attach", "output"):

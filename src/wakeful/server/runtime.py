@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.deployments.registry import Deployments
@@ -29,9 +32,11 @@ from wakeful.partition.recovery import recover
 from wakeful.partition.router import Router
 from wakeful.partition.supervisor import Supervisor
 from wakeful.partition.timers import TimerLoop
+from wakeful.partition.watchdog import LoopWatchdog
 from wakeful.registry import IN_PROCESS, Registry, decode_manifest
 from wakeful.sdk.app import App
 from wakeful.sdk.discovery import manifest_of
+from wakeful.server.datadir import DataDirError, DataDirLock
 from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
 from wakeful.storage.url import SQLITE_FILE, store_from_url
@@ -51,6 +56,7 @@ class RuntimeSettings:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     completion_retention: timedelta = timedelta(milliseconds=DAY_MS)
     purge_interval: timedelta = timedelta(seconds=60)  # the longest the purge loop sleeps
+    blocked_loop_threshold: timedelta = timedelta(seconds=2)  # the watchdog reports past this
 
 
 class Runtime:
@@ -69,6 +75,8 @@ class Runtime:
         if store is None and settings.store_url is not None:
             store = store_from_url(settings.store_url)
         self.store: Store = store or SqliteStore(settings.data_dir / SQLITE_FILE)
+        self.lock = DataDirLock(settings.data_dir)
+        self.watchdog: LoopWatchdog | None = None
         self.registry = Registry()
         self.registry.register(decode_manifest(manifest_of(app)), IN_PROCESS)
         self.engine = Engine(
@@ -76,6 +84,7 @@ class Runtime:
                 retry_policy=self._retry_policy,
                 completion_retention_ms=self._retention_ms,
                 handler_kind=self.registry.handler_kind,
+                tracks_awakeables=self._tracks_awakeables,
             )
         )
         self.leader = PartitionLeader(self.store, self.engine, self._run_effects, clock)
@@ -95,6 +104,7 @@ class Runtime:
             self.registry,
             DeploymentStore(settings.data_dir / "deployments.sqlite"),
             on_bind=self._deployment_bound,
+            clock=clock,
         )
         self.remote = RemoteInvoker(
             self.deployments,
@@ -102,6 +112,7 @@ class Runtime:
             load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
             load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
             handler_kind=self.registry.handler_kind,
+            clock=clock,
         )
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
@@ -125,6 +136,12 @@ class Runtime:
             on_max_attempts=custom.on_max_attempts or default.on_max_attempts,
         )
 
+    def _tracks_awakeables(self, target: Target) -> bool:
+        # In-process handlers journal each awakeable they create; a remote SDK speaks Restate's
+        # protocol, which does not, so its invocations accept any awakeable index.
+        handler = self.registry.handler(target.service, target.handler)
+        return handler is not None and handler.deployment == IN_PROCESS
+
     def _retention_ms(self, target: Target, kind: HandlerKind) -> int:
         handler = self.registry.handler(target.service, target.handler)
         default = int(self.settings.completion_retention.total_seconds() * 1000)
@@ -137,9 +154,20 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store; start the leader, timers and purge under supervision; recover."""
-        await self.store.open()
-        self.deployments.open()  # before recovery: it needs to know the remote services
+        """Lock the data directory and open the stores (`DataDirError` if that fails); start
+        the leader, timers and purge under supervision; recover."""
+        self.lock.acquire()
+        try:
+            await self.store.open()
+            self.deployments.open()  # before recovery: it needs to know the remote services
+        except (OSError, sqlite3.Error) as e:
+            self.lock.release()
+            where = self.settings.data_dir
+            raise DataDirError(f"cannot open the store in {where}: {e}") from e
+        threshold = self.settings.blocked_loop_threshold.total_seconds()
+        if threshold > 0:
+            self.watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold, self._describe_task)
+            self.watchdog.start()
         spawn = self.supervisor.spawn
         spawn("leader", self._lead, self._leader_crashed)
         spawn("timers", self.timers.run)
@@ -152,6 +180,23 @@ class Runtime:
         await self.leader.stop()
         await self.store.close()
         self.deployments.close()
+        self.lock.release()
+        if self.watchdog is not None:
+            self.watchdog.stop()
+
+    @property
+    def loop_lag_s(self) -> float:
+        """How late the event loop last ran a watchdog ping, in seconds (for metrics)."""
+        return 0.0 if self.watchdog is None else self.watchdog.lag_s
+
+    def _describe_task(self, task: asyncio.Task[Any] | None) -> str:
+        if task is None:
+            return "a callback outside any task"
+        found = self.in_process.describe_task(task)
+        if found is not None:
+            return found
+        coro = task.get_coro()
+        return f"task {task.get_name()!r} ({getattr(coro, '__qualname__', coro)})"
 
     def health(self) -> str | None:
         """Why the engine cannot make progress right now; None when it can."""

@@ -12,9 +12,11 @@ from typing import Any
 
 import uvicorn
 
+from wakeful.links import LinkSigner, configure_links, load_or_create_secret
 from wakeful.sdk.app import App
 from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
+from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime, RuntimeSettings
 from wakeful.storage.url import describe_store_url
 
@@ -31,6 +33,11 @@ class ServeOptions:
     port: int = 8080
     admin_port: int = 9070
     body_limit: int = 32 * 1024 * 1024
+    admin_host: str = "127.0.0.1"  # loopback even when `host` is public
+    admin_token: str | None = None  # bearer token the admin API requires
+    completion_token: str | None = None  # bearer token for raw-id completions on the ingress
+    link_secrets: tuple[str, ...] = ()  # the first signs links; all verify (rotation)
+    public_url: str | None = None  # the ingress as people reach it, for link URLs
 
 
 def http_server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server:
@@ -55,12 +62,32 @@ def http_server(app: Callable[..., Any], host: str, port: int) -> uvicorn.Server
     return server
 
 
+def _links(settings: RuntimeSettings, options: ServeOptions) -> tuple[LinkSigner, str]:
+    """The link signer (given secrets, else the data directory's) and the links' base URL;
+    `wakeful.completion_link` in handlers uses them too."""
+    secrets = [s.encode() for s in options.link_secrets if s]
+    signer = LinkSigner(secrets or [load_or_create_secret(settings.data_dir)])
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
+    public_url = options.public_url or f"http://{host}:{options.port}"
+    configure_links(signer, public_url)
+    return signer, public_url
+
+
 async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> None:
     """Run until SIGINT/SIGTERM: recover, then answer on the ingress and admin ports."""
     runtime = Runtime(app, settings)
     await runtime.start()
-    ingress = http_server(IngressApp(runtime, options.body_limit), options.host, options.port)
-    admin = http_server(AdminApp(runtime), options.host, options.admin_port)
+    signer, public_url = _links(settings, options)
+    ingress_app = IngressApp(
+        runtime,
+        options.body_limit,
+        completion_token=options.completion_token,
+        link_signer=signer,
+    )
+    ingress = http_server(ingress_app, options.host, options.port)
+    links = LinkIssuer(runtime, signer, public_url)
+    admin_app = AdminApp(runtime, admin_token=options.admin_token, links=links)
+    admin = http_server(admin_app, options.admin_host, options.admin_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -74,7 +101,7 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
         len(app.services),
         options.host,
         options.port,
-        options.host,
+        options.admin_host,
         options.admin_port,
         describe_store_url(settings.store_url) if settings.store_url else settings.data_dir,
     )

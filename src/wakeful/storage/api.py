@@ -14,8 +14,9 @@ from wakeful.engine.model import (
     PromiseRecord,
     Timer,
 )
+from wakeful.engine.waits import WaitRow
 from wakeful.errors import WakefulError
-from wakeful.journal.entries import Entry
+from wakeful.journal.entries import Entry, Result
 from wakeful.journal.ids import InvocationId
 
 __all__ = [
@@ -28,7 +29,12 @@ __all__ = [
     "ProcessRow",
     "SchemaVersionError",
     "Store",
+    "WaitDeadline",
+    "WaitQuery",
 ]
+
+WaitDeadline = tuple[InvocationId, tuple[int, ...], tuple[int, ...], int | None]
+"""(invocation, signal indexes, completion ids it suspends on, deadline) for `set_deadline`."""
 
 SINGLE_PARTITION = 0
 """The partition of a one-process engine, which leads all of its keys."""
@@ -70,6 +76,12 @@ class Batch:
     state_set: dict[tuple[ObjectKey, str], bytes | None] = field(default_factory=dict)
     promises_cleared: set[ObjectKey] = field(default_factory=set)  # applied before promises
     promises: dict[PromiseKey, PromiseRecord] = field(default_factory=dict)
+    # The index of pending waits (rows of deleted invocations go with them), applied in this
+    # order: new rows, completions, closings, deadlines.
+    waits: dict[str, WaitRow] = field(default_factory=dict)
+    waits_completed: dict[str, tuple[int, Result]] = field(default_factory=dict)
+    waits_closed: set[InvocationId] = field(default_factory=set)
+    wait_deadlines: list[WaitDeadline] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -85,7 +97,24 @@ class Batch:
             or self.state_set
             or self.promises_cleared
             or self.promises
+            or self.waits
+            or self.waits_completed
+            or self.waits_closed
+            or self.wait_deadlines
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WaitQuery:
+    """Which wait rows to list: of one kind and status, optionally one service; newest first,
+    `limit` of them, older than the cursor (created at, id) of the previous page's last row."""
+
+    kind: int
+    status: int | None = 0  # None: any status
+    service: str | None = None
+    invocation_id: InvocationId | None = None
+    limit: int = 100
+    before: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +196,12 @@ class Store(Protocol):
     async def list_invocations(self, status: int | None, limit: int) -> list[InvocationRow]:
         """Invocations of every partition for the admin API (up to `limit`), optionally of one
         status."""
+
+    async def load_wait(self, wait_id: str) -> WaitRow | None:
+        """One awakeable's or promise's wait row."""
+
+    async def list_waits(self, query: WaitQuery) -> list[WaitRow]:
+        """Wait rows newest first, filtered and paged by `query` (an index range scan)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,11 @@ from wakeful.engine.model import (
     Timer,
     TimerKind,
 )
+from wakeful.engine.waits import WaitKind, WaitRow, WaitStatus
 from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
-from wakeful.storage.api import Batch, FencedError, InvocationRow
+from wakeful.storage.api import Batch, FencedError, InvocationRow, WaitQuery
 
 __all__ = ["IntegrityError", "MemoryDatabase", "MemoryStore"]
 
@@ -36,6 +37,7 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode_invocation = msgspec.msgpack.Decoder(Invocation).decode
 _decode_object = msgspec.msgpack.Decoder(ObjectRecord).decode
 _decode_promise = msgspec.msgpack.Decoder(PromiseRecord).decode
+_decode_wait = msgspec.msgpack.Decoder(WaitRow).decode
 
 _TimerRow = tuple[int, InvocationId, int, int, int]  # due, id, kind, attempt, completion id
 
@@ -64,6 +66,7 @@ class MemoryDatabase:
     inbox: dict[ObjectKey, dict[int, InvocationId]] = field(default_factory=dict)
     state: dict[ObjectKey, dict[str, bytes]] = field(default_factory=dict)
     promises: dict[ObjectKey, dict[str, bytes]] = field(default_factory=dict)
+    waits: dict[str, WaitRow] = field(default_factory=dict)  # copies: never handed out
 
 
 class MemoryStore:
@@ -111,6 +114,7 @@ class MemoryStore:
         journal = [(iid, idx, encode_entry(entry)) for iid, idx, entry in batch.journal]
         objects = {key: _encode(record) for key, record in batch.objects.items()}
         promises = {key: _encode(record) for key, record in batch.promises.items()}
+        waits = {wait_id: _decode_wait(_encode(row)) for wait_id, row in batch.waits.items()}
         _check_unique(db, batch)
         for iid in batch.deleted:
             db.invocations.pop(iid, None)
@@ -138,6 +142,7 @@ class MemoryStore:
             db.promises.pop(key, None)
         for (service, object_key, name), data in promises.items():
             db.promises.setdefault((service, object_key), {})[name] = data
+        _commit_waits(db, batch, waits)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -233,6 +238,24 @@ class MemoryStore:
     async def load_state(self, partition: int, key: ObjectKey) -> dict[str, bytes]:
         return dict(self._db.state.get(key, {}))
 
+    async def load_wait(self, wait_id: str) -> WaitRow | None:
+        found = self._db.waits.get(wait_id)
+        return None if found is None else _decode_wait(_encode(found))
+
+    async def list_waits(self, query: WaitQuery) -> list[WaitRow]:
+        iid = None if query.invocation_id is None else query.invocation_id.to_bytes()
+        rows = [
+            row
+            for row in self._db.waits.values()
+            if row.kind == query.kind
+            and (query.status is None or row.status == query.status)
+            and (query.service is None or row.service == query.service)
+            and (iid is None or row.invocation_id == iid)
+            and (query.before is None or (row.created_at_ms, row.wait_id) < query.before)
+        ]
+        rows.sort(key=lambda row: (row.created_at_ms, row.wait_id), reverse=True)
+        return [_decode_wait(_encode(row)) for row in rows[: query.limit]]
+
     async def list_invocations(self, status: int | None, limit: int) -> list[InvocationRow]:
         rows = [
             InvocationRow(iid, _decode_invocation(row.data))
@@ -240,6 +263,33 @@ class MemoryStore:
             if status is None or row.status == status
         ]
         return rows[:limit]
+
+
+def _commit_waits(db: MemoryDatabase, batch: Batch, added: dict[str, WaitRow]) -> None:
+    """The waits table's changes, in the order the SQL stores apply them."""
+    gone = {iid.to_bytes() for iid in batch.deleted}
+    closed = {iid.to_bytes() for iid in batch.waits_closed}
+    waits = db.waits
+    for wait_id in [w for w, row in waits.items() if row.invocation_id in gone]:
+        del waits[wait_id]
+    for wait_id, row in added.items():
+        waits.setdefault(wait_id, row)
+    for wait_id, (at, result) in batch.waits_completed.items():
+        found = waits.get(wait_id)
+        if found is not None and found.status == WaitStatus.PENDING:
+            found.status, found.completed_at_ms, found.result = WaitStatus.COMPLETED, at, result
+    for row in waits.values():
+        if row.invocation_id in closed and row.status == WaitStatus.PENDING:
+            row.status = WaitStatus.CLOSED
+    for iid, signals, completions, deadline in batch.wait_deadlines:
+        handles = {WaitKind.AWAKEABLE: set(signals), WaitKind.PROMISE: set(completions)}
+        for row in waits.values():
+            if (
+                row.invocation_id == iid.to_bytes()
+                and row.status == WaitStatus.PENDING
+                and row.handle in handles[row.kind]
+            ):
+                row.deadline_ms = deadline
 
 
 def _check_unique(db: MemoryDatabase, batch: Batch) -> None:

@@ -25,10 +25,19 @@ from wakeful.engine.model import (
     Timer,
     TimerKind,
 )
+from wakeful.engine.waits import WaitRow
 from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
-from wakeful.storage.api import Batch, FencedError, InvocationRow, PartitionLease, ProcessRow
+from wakeful.storage import postgres_waits
+from wakeful.storage.api import (
+    Batch,
+    FencedError,
+    InvocationRow,
+    PartitionLease,
+    ProcessRow,
+    WaitQuery,
+)
 from wakeful.storage.postgres_schema import migrate
 
 __all__ = ["PostgresStore"]
@@ -274,6 +283,14 @@ class PostgresStore:
             for key, data in rows
         ]
 
+    async def load_wait(self, wait_id: str) -> WaitRow | None:
+        query, args = postgres_waits.load_wait_query(wait_id)
+        return postgres_waits.load_wait(await self._rows(query, args))
+
+    async def list_waits(self, query: WaitQuery) -> list[WaitRow]:
+        statement, args = postgres_waits.list_waits_query(query)
+        return postgres_waits.list_waits(await self._rows(statement, args))
+
 
 async def _write(conn: Conn, partition: int, batch: Batch) -> None:
     """The batch's statements, in the order the Store contract defines."""
@@ -317,6 +334,7 @@ async def _write(conn: Conn, partition: int, batch: Batch) -> None:
             [_timer_row(t) for t in batch.timers_removed],
         )
     await _write_keyed(cur, batch)
+    await postgres_waits.commit_waits(cur, batch)
 
 
 async def _write_keyed(cur: Any, batch: Batch) -> None:

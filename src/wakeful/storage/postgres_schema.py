@@ -9,6 +9,7 @@ from __future__ import annotations
 from psycopg import AsyncConnection
 
 from wakeful.storage.api import SchemaVersionError
+from wakeful.storage.postgres_waits import WAITS_DDL
 
 __all__ = ["LATEST", "MIGRATIONS", "migrate"]
 
@@ -45,6 +46,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE processes (id text PRIMARY KEY, ingress_url text NOT NULL, "
         "admin_url text NOT NULL, started_ms bigint NOT NULL, heartbeat_ms bigint NOT NULL)",
     ),
+    # 3: the index of pending waits (awakeables, awaited promises) for the admin API
+    WAITS_DDL,
 )
 LATEST = len(MIGRATIONS)
 

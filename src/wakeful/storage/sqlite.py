@@ -33,10 +33,12 @@ from wakeful.engine.model import (
     Timer,
     TimerKind,
 )
+from wakeful.engine.waits import WaitRow
 from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import InvocationId
-from wakeful.storage.api import Batch, FencedError, InvocationRow
+from wakeful.storage import sqlite_waits
+from wakeful.storage.api import Batch, FencedError, InvocationRow, WaitQuery
 from wakeful.storage.sqlite_schema import migrate
 
 __all__ = ["SqliteStore"]
@@ -310,6 +312,12 @@ class SqliteStore:
 
         return await self._read(load)
 
+    async def load_wait(self, wait_id: str) -> WaitRow | None:
+        return self._lookup(lambda conn: sqlite_waits.load_wait(conn, wait_id))
+
+    async def list_waits(self, query: WaitQuery) -> list[WaitRow]:
+        return await self._read(lambda conn: sqlite_waits.list_waits(conn, query))
+
 
 def _rollback(conn: sqlite3.Connection) -> None:
     """Roll back what is left of a failed transaction, never hiding why it failed.
@@ -373,6 +381,7 @@ def _commit(conn: sqlite3.Connection, partition: int, epoch: int, batch: Batch) 
                 [_timer_row(t) for t in batch.timers_removed],
             )
         _commit_keyed(conn, batch)
+        sqlite_waits.commit_waits(conn, batch)
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 from wakeful.storage.api import SchemaVersionError
+from wakeful.storage.sqlite_waits import WAITS_SCHEMA
 
 __all__ = ["LATEST", "MIGRATIONS", "migrate", "schema_version"]
 
@@ -50,6 +51,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE timers ADD COLUMN partition INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX timers_due ON timers(partition, due_ms)",
     ),
+    # 3: the index of pending waits (awakeables, awaited promises) for the admin API; data dirs
+    # written between its introduction and schema versioning have it already
+    tuple(s.strip() for s in WAITS_SCHEMA.split(";") if s.strip()),
 )
 LATEST = len(MIGRATIONS)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from wakeful.journal.entries import (
     AttachInvocationCommand,
+    AwakeableCommand,
     CallCommand,
     ClearAllStateCommand,
     ClearStateCommand,
@@ -49,6 +50,9 @@ COMPARED_FIELDS: dict[type[Any], tuple[str, ...]] = {
     SetStateCommand: ("name", "value"),
     ClearStateCommand: ("name",),
     ClearAllStateCommand: (),
+    # The description and schema are for people and the edge's checks; a replay that words
+    # the description anew, or runs with a newer pydantic, is the same handler.
+    AwakeableCommand: ("signal_index",),
     CompleteAwakeableCommand: ("awakeable_id", "result"),
     SendSignalCommand: ("invocation_id", "index", "result"),
     AttachInvocationCommand: ("invocation_id", "completion_id"),
