@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from wakeful.engine.events import Attach, PurgeExpired, StartInboxed, TimerFired
+from wakeful.engine.events import Attach, CompletePromise, PurgeExpired, StartInboxed, TimerFired
 from wakeful.engine.model import Timer, TimerKind
+from wakeful.journal.entries import Result
 from wakeful.journal.ids import InvocationId, partition_key_for
 from wakeful.partition.router import Router, partition_key_of, partition_of
 
@@ -31,6 +32,8 @@ def test_an_object_key_and_its_invocations_share_a_partition() -> None:
     assert partition_key_of(Attach(iid)) == iid.partition_key == partition_key_for("user-7")
     assert partition_key_of(TimerFired(timer, 0)) == iid.partition_key
     assert partition_key_of(PurgeExpired([iid], 0)) == iid.partition_key
+    completed = CompletePromise("Signup", "user-7", "approved", Result(value=b"true"), 0)
+    assert partition_key_of(completed) == iid.partition_key  # a promise lives with its workflow
 
 
 class _Recorder:
