@@ -23,6 +23,7 @@ from wakeful.journal.ids import InvocationId
 from wakeful.storage.api import Batch, FencedError, SchemaVersionError
 from wakeful.storage.sqlite import SqliteStore
 from wakeful.storage.sqlite_schema import LATEST, schema_version
+from wakeful.storage.sqlite_waits import WAITS_SCHEMA
 
 T0 = 1_700_000_000_000
 # A database written by the release before schema versioning (made with its SqliteStore).
@@ -145,3 +146,27 @@ async def test_a_full_disk_surfaces_the_real_error_and_the_next_commit_succeeds(
 
 def _inv() -> Invocation:
     return Invocation(Target("Greeter", "greet"), Status.RUNNING, T0, T0)
+
+
+async def test_an_unversioned_data_dir_with_the_waits_table_upgrades(tmp_path: Path) -> None:
+    """A data dir of the unversioned layout that already has the waits table (written by a
+    release between the two) upgrades to the latest version and keeps its wait rows."""
+    path = tmp_path / "wakeful.sqlite"
+    shutil.copy(V1_FIXTURE, path)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(WAITS_SCHEMA)
+        conn.execute(
+            "INSERT INTO waits (wait_id, kind, status, service, target, invocation_id, handle, "
+            "created_at) VALUES ('sign_1x', 0, 0, 'Approvals', 'Approvals/request', ?, 17, ?)",
+            (SUSPENDED.to_bytes(), T0),
+        )
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        found = await store.load_wait("sign_1x")
+        assert found is not None
+        assert (found.service, found.handle) == ("Approvals", 17)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert schema_version(conn) == LATEST
