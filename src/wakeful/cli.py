@@ -210,15 +210,16 @@ def serve(
         application = load_app(app_spec)
     backend = "sqlite"
     if store is not None:
-        from wakeful.storage.url import check_store_url
+        from wakeful.storage.url import check_store_url, sqlite_dir
 
         try:
             backend = check_store_url(store)  # a bad URL is a usage error, before anything starts
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--store") from e
     settings = RuntimeSettings(
-        data_dir=Path(data_dir),
-        store_url=store,
+        # sqlite:///DIR is --data-dir DIR: the database, the lock and local files all there
+        data_dir=sqlite_dir(store) if store and backend == "sqlite" else Path(data_dir),
+        store_url=store if backend == "postgresql" else None,
         inactivity_timeout=parse_duration(inactivity_timeout),
         blocked_loop_threshold=parse_duration(blocked_loop_threshold),
         completion_retention=parse_duration(retention),

@@ -70,13 +70,16 @@ def test_a_server_on_postgres_keeps_suspended_work_across_kill_9(
 
 
 def test_sqlite_url_is_the_data_dir(tmp_path: Path) -> None:
-    """`--store sqlite:////abs/dir` keeps the database in that directory, as --data-dir does."""
+    """`--store sqlite:////abs/dir` is `--data-dir /abs/dir`: the database and the lock live
+    there."""
     data = tmp_path / "data"
     server = _server(tmp_path, f"sqlite:///{data}").start()
     try:
+        assert server.process is not None
         iid = send(server.url, "Durability/wait_once", {})
         wait_status(server.admin_url, iid, "suspended")
         assert (data / "wakeful.sqlite").exists()
+        assert (data / "wakeful.lock").read_text().strip() == str(server.process.pid)
     finally:
         server.kill()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from wakeful.storage.api import Store
 
-__all__ = ["SQLITE_FILE", "check_store_url", "describe_store_url", "store_from_url"]
+__all__ = ["SQLITE_FILE", "check_store_url", "describe_store_url", "sqlite_dir", "store_from_url"]
 
 SQLITE_FILE = "wakeful.sqlite"  # the database file inside a data dir
 
@@ -31,6 +31,11 @@ def check_store_url(url: str) -> str:
     raise ValueError(f"store URL {url!r}: unknown scheme {scheme!r} (sqlite or postgresql)")
 
 
+def sqlite_dir(url: str) -> Path:
+    """The data dir a `sqlite:///DIR` URL names."""
+    return Path(url.partition("://")[2][1:])
+
+
 def store_from_url(url: str) -> Store:
     """The store `url` names; ValueError naming the problem for anything else.
 
@@ -41,7 +46,7 @@ def store_from_url(url: str) -> Store:
     if check_store_url(url) == "sqlite":
         from wakeful.storage.sqlite import SqliteStore
 
-        return SqliteStore(Path(url.partition("://")[2][1:]) / SQLITE_FILE)
+        return SqliteStore(sqlite_dir(url) / SQLITE_FILE)
     from wakeful.storage.postgres import PostgresStore
 
     return PostgresStore(url)
