@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from wakeful.commands.awakeables import awakeables, promises
+from wakeful.commands.cluster import cluster
 from wakeful.commands.config import DURATION, ConfiguredCommand, render_config
 from wakeful.commands.invocations import invocations
 from wakeful.commands.signals import signals
@@ -85,6 +86,25 @@ def main() -> None:
 @main.command(cls=ConfiguredCommand, epilog=_SERVE_EXAMPLES)
 @click.argument("app", metavar="[FILE_OR_MODULE:APP]", required=False)
 @click.option("--data-dir", default=".wakeful", show_default=True, help="Where SQLite lives.")
+@click.option(
+    "--store",
+    default=None,
+    help="Storage URL: sqlite:///DIR (same as --data-dir DIR) or postgresql://user@host/db "
+    "(several processes may share one database).",
+)
+@click.option(
+    "--lease-ttl",
+    type=DURATION,
+    default="3s",
+    show_default=True,
+    help="PostgreSQL: how long a leader's lease lasts unrenewed (failover takes about this long).",
+)
+@click.option(
+    "--advertise-host",
+    default=None,
+    help="PostgreSQL: the host other processes reach this one at (default: --host, or the "
+    "host name when listening on all interfaces).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, help="Ingress port.")
 @click.option("--admin-port", default=9070, show_default=True, help="Admin API port.")
@@ -183,6 +203,9 @@ def main() -> None:
 def serve(
     app: str | None,
     data_dir: str,
+    store: str | None,
+    lease_ttl: timedelta,
+    advertise_host: str | None,
     host: str,
     port: int,
     admin_port: int,
@@ -206,7 +229,7 @@ def serve(
     shutdown_timeout: timedelta,
     print_config: bool,
 ) -> None:
-    """Run an application: ingress, admin API, and the engine on SQLite.
+    """Run an application: ingress, admin API, and the engine on SQLite (or PostgreSQL).
 
     Without an application it is a pure server, like restate-server: register remote
     deployments with `POST /deployments` on the admin port.
@@ -234,8 +257,18 @@ def serve(
         application = App()
     else:
         application = load_app(app)
+    backend = "sqlite"
+    if store is not None:
+        from wakeful.storage.url import check_store_url, sqlite_dir
+
+        try:
+            backend = check_store_url(store)  # a bad URL is a usage error, before anything starts
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--store") from e
     settings = RuntimeSettings(
-        data_dir=Path(data_dir),
+        # sqlite:///DIR is --data-dir DIR: the database, the lock and local files all there
+        data_dir=sqlite_dir(store) if store and backend == "sqlite" else Path(data_dir),
+        store_url=store if backend == "postgresql" else None,
         inactivity_timeout=inactivity_timeout,
         blocked_loop_threshold=blocked_loop_threshold,
         completion_retention=retention,
@@ -266,8 +299,18 @@ def serve(
         run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover
         run = asyncio.run
+    main_coroutine = run_server(application, settings, options)
+    if backend == "postgresql":
+        from wakeful.cluster.node import ClusterSettings
+        from wakeful.cluster.serve import serve_cluster
+
+        main_coroutine.close()  # one process of a cluster instead
+        cluster = ClusterSettings(
+            lease_ttl=lease_ttl, renew_interval=min(lease_ttl / 6, timedelta(seconds=1))
+        )
+        main_coroutine = serve_cluster(application, settings, options, cluster, advertise_host)
     try:
-        run(run_server(application, settings, options))
+        run(main_coroutine)
     except DataDirError as e:
         raise click.ClickException(str(e)) from None
 
@@ -276,7 +319,7 @@ def _ms(value: timedelta) -> int:
     return int(value.total_seconds() * 1000)
 
 
-for _group in (invocations, awakeables, promises, signals, state):
+for _group in (invocations, awakeables, promises, signals, state, cluster):
     main.add_command(_group)
 
 

@@ -104,7 +104,7 @@ def _journals_on_disk(data_dir: Path, iids: list[str]) -> dict[str, list[Entry]]
         store = SqliteStore(data_dir / "wakeful.sqlite")
         await store.open()
         try:
-            return {iid: await store.load_journal(InvocationId.parse(iid)) for iid in iids}
+            return {iid: await store.load_journal(0, InvocationId.parse(iid)) for iid in iids}
         finally:
             await store.close()
 

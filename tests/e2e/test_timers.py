@@ -76,7 +76,7 @@ def _sleep_due_on_disk(data_dir: Path, iid: str) -> float:
         store = SqliteStore(data_dir / "wakeful.sqlite")
         await store.open()
         try:
-            journal = await store.load_journal(InvocationId.parse(iid))
+            journal = await store.load_journal(0, InvocationId.parse(iid))
         finally:
             await store.close()
         (sleep,) = [e for e in journal if isinstance(e, SleepCommand)]

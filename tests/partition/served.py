@@ -48,7 +48,7 @@ class FaultyStore:
         """Commits succeed again."""
         self._error = None
 
-    async def commit(self, batch: Batch) -> None:
+    async def commit(self, partition: int, epoch: int, batch: Batch) -> None:
         """Raise the armed error, or commit for real."""
         error = self._error
         if error is not None and self._times != 0 and self._when(batch):
@@ -56,7 +56,7 @@ class FaultyStore:
                 self._times -= 1
             self.failed_commits += 1
             raise error
-        await self.inner.commit(batch)
+        await self.inner.commit(partition, epoch, batch)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -1,5 +1,5 @@
-"""The waits table of the SQLite store: batch writes, paging newest first, and the cost of a
-page with 100,000 pending awakeables."""
+"""The waits table of every store (batch writes, paging newest first), and the cost of a page
+with 100,000 pending awakeables on SQLite."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.storage.test_contract import backend, commit, store
 
 from wakeful.engine.waits import WaitKind, WaitRow, WaitStatus
 from wakeful.journal.entries import Result
 from wakeful.journal.ids import AwakeableId, InvocationId
-from wakeful.storage.api import Batch, WaitQuery
+from wakeful.storage.api import Batch, Store, WaitQuery
 from wakeful.storage.sqlite import SqliteStore
+
+__all__ = ["backend", "store"]  # the contract suite's fixtures: these tests run on every store
 
 T0 = 1_700_000_000_000
 PENDING = int(WaitStatus.PENDING)
@@ -37,8 +40,8 @@ def row(n: int, service: str = "Approvals") -> WaitRow:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """An open SQLite store in a fresh directory."""
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An open SQLite store in a fresh directory, leading partition 0."""
     opened = SqliteStore(tmp_path / "wakeful.db")
     await opened.open()
     yield opened
@@ -46,19 +49,20 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def test_rows_are_written_completed_closed_and_deleted_with_their_invocation(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     """A batch's new rows, completions, closings and deletions all land in the table."""
     rows = [row(n) for n in range(1, 5)]
-    await store.commit(Batch(waits={r.wait_id: r for r in rows}))
+    await commit(store, Batch(waits={r.wait_id: r for r in rows}))
     done = Result(value=b"true")
-    await store.commit(
+    await commit(
+        store,
         Batch(
             waits_completed={rows[0].wait_id: (T0 + 99, done)},
             waits_closed={InvocationId(2, 2)},
             deleted={InvocationId(3, 3)},
             wait_deadlines=[(InvocationId(4, 4), (17,), (), T0 + 500)],
-        )
+        ),
     )
     first = await store.load_wait(rows[0].wait_id)
     assert first is not None
@@ -79,12 +83,12 @@ async def test_rows_are_written_completed_closed_and_deleted_with_their_invocati
 
 
 async def test_pages_go_newest_first_and_the_cursor_continues_without_overlap(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     """Paging by (created at, id) visits every pending row once, newest first; a service
     filter lists only that service's rows."""
     rows = [row(n, "Approvals" if n % 2 else "Reviews") for n in range(1, 26)]
-    await store.commit(Batch(waits={r.wait_id: r for r in rows}))
+    await commit(store, Batch(waits={r.wait_id: r for r in rows}))
     seen: list[int] = []
     before = None
     while True:
@@ -99,14 +103,14 @@ async def test_pages_go_newest_first_and_the_cursor_continues_without_overlap(
 
 
 async def test_a_page_of_100000_pending_awakeables_lists_well_under_100_ms(
-    store: SqliteStore,
+    sqlite_store: SqliteStore,
 ) -> None:
     """With 100,000 pending rows, the first page, a page deep down by cursor and a service
     filter each take well under 100 ms (they read one index range)."""
     total = 100_000
     for start in range(0, total, 20_000):
         chunk = [row(n, f"S{n % 10}") for n in range(start, start + 20_000)]
-        await store.commit(Batch(waits={r.wait_id: r for r in chunk}))
+        await commit(sqlite_store, Batch(waits={r.wait_id: r for r in chunk}))
     deep = row(total // 2, f"S{(total // 2) % 10}")
     queries = {
         "first page": WaitQuery(AWAKEABLE, PENDING, limit=100),
@@ -117,9 +121,9 @@ async def test_a_page_of_100000_pending_awakeables_lists_well_under_100_ms(
     }
     timings: dict[str, float] = {}
     for name, query in queries.items():
-        await store.list_waits(query)  # warm the page cache, as a running server has it
+        await sqlite_store.list_waits(query)  # warm the page cache, as a running server has it
         started = time.perf_counter()
-        page = await store.list_waits(query)
+        page = await sqlite_store.list_waits(query)
         timings[name] = (time.perf_counter() - started) * 1000
         assert len(page) == 100
     print(

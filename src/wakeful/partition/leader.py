@@ -53,7 +53,7 @@ from wakeful.errors import EngineUnavailableError
 from wakeful.journal.entries import Entry, Failure, Result
 from wakeful.journal.ids import InvocationId
 from wakeful.partition.crashpoints import CrashPoint
-from wakeful.storage.api import Batch, Store
+from wakeful.storage.api import SINGLE_PARTITION, Batch, Store
 
 __all__ = ["BatchState", "Finished", "Loaded", "Outcome", "PartitionLeader", "describe_error"]
 
@@ -269,8 +269,11 @@ class PartitionLeader:
         engine: Engine,
         on_effects: Callable[[list[Effect]], None],
         clock: Clock = SYSTEM_CLOCK,
+        partition: int = SINGLE_PARTITION,
     ) -> None:
         self.store = store
+        self.partition = partition
+        self.epoch: int | None = None  # from a lease, or taken from the store at the start
         self.engine = engine
         self.clock = clock
         self._on_effects = on_effects
@@ -333,12 +336,21 @@ class PartitionLeader:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="wakeful-leader")
 
     async def stop(self) -> None:
-        """Stop the loop (events still queued are dropped; nothing was promised for them)."""
+        """Stop the loop. Events still queued are dropped (nothing of them is durable); whoever
+        waits for one of them, or for an invocation's result, gets EngineUnavailableError
+        rather than waiting forever (a leader stops when it loses its partition)."""
         for task in (self._task, self._prober, self._reposter):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         self._task = self._prober = self._reposter = None
+        error = EngineUnavailableError("the partition leader stopped")
+        queued, self._queue = [*self._inflight, *self._queue], []
+        waiters, self._waiters = self._waiters, {}
+        futures = [item.future for item in queued if item.future is not None]
+        for future in [*futures, *(f for found in waiters.values() for f in found)]:
+            if not future.done():
+                future.set_exception(error)
 
     def reset(self, reason: str) -> None:
         """Forget what memory holds after the loop died: the batch it was in fails, the cache
@@ -379,6 +391,10 @@ class PartitionLeader:
 
     async def run(self) -> None:
         """The apply/commit loop; it ends only on a bug (or when cancelled)."""
+        if self.epoch is None:
+            # Taking the epoch fences any earlier leader of this partition out of its commits;
+            # a leader started under a lease has its epoch already.
+            self.epoch = await self.store.lead(self.partition)
         while True:
             if not self._queue:
                 self._wake.clear()
@@ -411,7 +427,7 @@ class PartitionLeader:
         if self._crash is not None:
             self._crash.reached("before_commit")
         started = time.perf_counter()
-        await self.store.commit(state.batch)
+        await self._commit(state.batch)
         if self.on_commit is not None:
             self.on_commit(len(items), time.perf_counter() - started)
         if self._crash is not None:
@@ -515,11 +531,15 @@ class PartitionLeader:
         for event in held:
             self.post(event)
 
+    async def _commit(self, batch: Batch) -> None:
+        assert self.epoch is not None, "the loop takes its epoch before the first batch"
+        await self.store.commit(self.partition, self.epoch, batch)
+
     async def _probe(self) -> bool:
         """True if the store takes a write right now."""
         batch = Batch(timers_added=[_PROBE_TIMER], timers_removed=[_PROBE_TIMER])
         try:
-            await self.store.commit(batch)
+            await self._commit(batch)
         except Exception as e:
             log.debug("store probe failed: %s", describe_error(e))
             return False
@@ -552,17 +572,19 @@ class PartitionLeader:
         loaded = state.loaded
         missing = self._missing_invocations(events, state)
         if missing:
-            loaded.invocations.update(await self.store.load_invocations(missing))
+            loaded.invocations.update(await self.store.load_invocations(self.partition, missing))
         rows = self._missing_rows(events, state)
         if rows is None:
             return
         if rows.objects:
-            found = await self.store.load_objects(rows.objects)
+            found = await self.store.load_objects(self.partition, rows.objects)
             loaded.objects.update({key: found.get(key) for key in rows.objects})
         if rows.inbox_heads:
-            loaded.inbox_heads.update(await self.store.load_inbox_heads(rows.inbox_heads))
+            loaded.inbox_heads.update(
+                await self.store.load_inbox_heads(self.partition, rows.inbox_heads)
+            )
         if rows.promises:
-            found_promises = await self.store.load_promises(rows.promises)
+            found_promises = await self.store.load_promises(self.partition, rows.promises)
             loaded.promises.update({key: found_promises.get(key) for key in rows.promises})
 
     def _missing_invocations(self, events: Iterable[Event], state: BatchState) -> set[InvocationId]:

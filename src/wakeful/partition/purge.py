@@ -38,12 +38,12 @@ class PurgeLoop:
         """Loop forever (cancel to stop)."""
         while True:
             now = self.clock.now_ms()
-            expired = await self.store.expired_invocations(now, BATCH)
+            expired = await self.store.expired_invocations(self.leader.partition, now, BATCH)
             if expired:
                 await self.leader.submit(PurgeExpired(expired, now))
                 continue
             self._wake.clear()
-            self._next_ms = await self.store.next_expiry_ms()
+            self._next_ms = await self.store.next_expiry_ms(self.leader.partition)
             due = now + self.interval_ms
             if self._next_ms is not None:
                 due = min(due, self._next_ms)

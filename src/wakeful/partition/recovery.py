@@ -29,7 +29,7 @@ async def recover(store: Store, leader: PartitionLeader, clock: Clock) -> int:
     after = None
     recovered = 0
     while True:
-        ids = await store.running_invocations(after, BATCH)
+        ids = await store.running_invocations(leader.partition, after, BATCH)
         if not ids:
             break
         await _recover_all(ids, leader, clock)

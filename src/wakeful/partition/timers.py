@@ -32,7 +32,7 @@ class TimerLoop:
 
     async def run(self) -> None:
         """Loop forever (cancel to stop)."""
-        self._next_ms = await self.store.next_timer_due_ms()
+        self._next_ms = await self.store.next_timer_due_ms(self.leader.partition)
         while True:
             self._wake.clear()
             due = self._next_ms
@@ -43,6 +43,6 @@ class TimerLoop:
             if due > now:
                 await self.clock.sleep_until(due, self._wake)
                 continue
-            timers = await self.store.due_timers(now, BATCH)
+            timers = await self.store.due_timers(self.leader.partition, now, BATCH)
             await asyncio.gather(*(self.leader.submit(TimerFired(t, now)) for t in timers))
-            self._next_ms = await self.store.next_timer_due_ms()
+            self._next_ms = await self.store.next_timer_due_ms(self.leader.partition)

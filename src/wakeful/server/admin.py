@@ -33,6 +33,7 @@ from wakeful.server.inbox import Inbox
 from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime
 from wakeful.server.waits_api import WaitsApi
+from wakeful.storage.api import SINGLE_PARTITION
 
 __all__ = ["AdminApp"]
 
@@ -176,7 +177,7 @@ class AdminApp:
             raise HttpError(404, f"no service named {service!r}")
         if not found.keyed:
             raise HttpError(400, f"{service} is a service: only objects and workflows have state")
-        values = await self.runtime.store.load_state((service, key))
+        values = await self.runtime.store.load_state(SINGLE_PARTITION, (service, key))
         entries: list[dict[str, Any]] = []
         for name in sorted(values):
             raw = values[name]
@@ -190,10 +191,10 @@ class AdminApp:
         return {"service": service, "key": key, "state": entries}
 
     async def _describe(self, iid: InvocationId) -> dict[str, Any]:
-        found = await self.runtime.store.load_invocations([iid])
+        found = await self.runtime.store.load_invocations(SINGLE_PARTITION, [iid])
         if iid not in found:
             raise HttpError(404, "invocation not found")
-        journal = await self.runtime.store.load_journal(iid)
+        journal = await self.runtime.store.load_journal(SINGLE_PARTITION, iid)
         out = _summary(iid, found[iid])
         out["journal"] = [_entry(i, e) for i, e in enumerate(journal)]
         out["awakeables"] = await self.waits.of_invocation(iid)

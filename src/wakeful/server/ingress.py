@@ -14,6 +14,7 @@ GET      /restate/health
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
@@ -59,6 +60,7 @@ from wakeful.server.http import (
 )
 from wakeful.server.link_pages import LinkPages
 from wakeful.server.runtime import Runtime
+from wakeful.storage.api import SINGLE_PARTITION
 
 __all__ = ["IngressApp"]
 
@@ -216,7 +218,11 @@ class IngressApp:
         span = None
         if tracing.enabled():
             span = await observer.awakeable_completion(
-                iid, awakeable_id, action, request_headers(scope), self.runtime.store.load_journal
+                iid,
+                awakeable_id,
+                action,
+                request_headers(scope),
+                functools.partial(self.runtime.store.load_journal, SINGLE_PARTITION),
             )
         try:
             done = await complete_awakeable(self.runtime, awakeable_id, result, self.clock.now_ms())

@@ -39,8 +39,9 @@ from wakeful.registry import IN_PROCESS, Registry, decode_manifest
 from wakeful.sdk.app import App
 from wakeful.sdk.discovery import manifest_of
 from wakeful.server.datadir import DataDirError, DataDirLock
-from wakeful.storage.api import Store
+from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
+from wakeful.storage.url import SQLITE_FILE, store_from_url
 
 __all__ = ["Runtime", "RuntimeSettings"]
 
@@ -52,6 +53,7 @@ class RuntimeSettings:
     """Server-wide settings (each can be overridden per service/handler where Restate allows)."""
 
     data_dir: Path = Path(".wakeful")
+    store_url: str | None = None  # sqlite:///DIR or postgresql://...; None: SQLite in data_dir
     inactivity_timeout: timedelta = timedelta(seconds=1)
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     completion_retention: timedelta = timedelta(milliseconds=DAY_MS)
@@ -72,7 +74,9 @@ class Runtime:
         self.app = app
         self.settings = settings
         self.clock = clock
-        self.store: Store = store or SqliteStore(settings.data_dir / "wakeful.sqlite")
+        if store is None and settings.store_url is not None:
+            store = store_from_url(settings.store_url)
+        self.store: Store = store or SqliteStore(settings.data_dir / SQLITE_FILE)
         self.lock = DataDirLock(settings.data_dir)
         self.watchdog: LoopWatchdog | None = None
         self.registry = Registry()
@@ -94,8 +98,8 @@ class Runtime:
             app,
             registry=self.registry,
             post=self.router.post,
-            load_journal=self.store.load_journal,
-            load_state=self.store.load_state,
+            load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
+            load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
             settings=InvokerSettings(settings.inactivity_timeout),
             clock=clock,
             observer=self.observer,
@@ -110,8 +114,8 @@ class Runtime:
         self.remote = RemoteInvoker(
             self.deployments,
             post=self.router.post,
-            load_journal=self.store.load_journal,
-            load_state=self.store.load_state,
+            load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
+            load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
             handler_kind=self.registry.handler_kind,
             inactivity_timeout_ms=self._inactivity_timeout_ms,
             settings=RemoteSettings(inactivity_timeout=settings.inactivity_timeout),

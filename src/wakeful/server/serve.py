@@ -20,6 +20,7 @@ from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
 from wakeful.server.links_api import LinkIssuer
 from wakeful.server.runtime import Runtime, RuntimeSettings
+from wakeful.storage.url import describe_store_url
 
 __all__ = ["ServeOptions", "http_server", "serve"]
 
@@ -118,7 +119,7 @@ async def serve(app: App, settings: RuntimeSettings, options: ServeOptions) -> N
         options.port,
         options.admin_host,
         options.admin_port,
-        settings.data_dir,
+        describe_store_url(settings.store_url) if settings.store_url else settings.data_dir,
     )
     stopper = loop.create_task(stop.wait())
     done, _ = await asyncio.wait([*servers, stopper], return_when=asyncio.FIRST_COMPLETED)

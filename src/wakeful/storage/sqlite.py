@@ -6,11 +6,15 @@ Reads run on their own connections, so they never wait behind an fsync: the lead
 lookups (invocations, objects, inbox heads, promises by key) inline on the event loop, where an
 index lookup costs less than a hop to a thread and back; journals, state and scans on the
 reader thread.
+
+The schema is migrated forward on open (`sqlite_schema`). Every commit checks, inside its
+transaction, that the committing leader's epoch is still the partition's (`lead`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -34,64 +38,13 @@ from wakeful.journal.codec import decode_entry, encode_entry
 from wakeful.journal.entries import Entry
 from wakeful.journal.ids import FIRST_AWAKEABLE_SIGNAL, InvocationId
 from wakeful.storage import sqlite_waits
-from wakeful.storage.api import Batch, InvocationRow, WaitQuery
+from wakeful.storage.api import Batch, FencedError, InvocationRow, WaitQuery
+from wakeful.storage.sqlite_schema import migrate
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS invocations (
-    id BLOB PRIMARY KEY,
-    status INTEGER NOT NULL,
-    expires_at INTEGER,
-    data BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS invocations_running ON invocations(id) WHERE status = 1;
-CREATE INDEX IF NOT EXISTS invocations_expiry ON invocations(expires_at)
-    WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS journal (
-    invocation_id BLOB NOT NULL,
-    idx INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (invocation_id, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS timers (
-    due_ms INTEGER NOT NULL,
-    invocation_id BLOB NOT NULL,
-    kind INTEGER NOT NULL,
-    attempt INTEGER NOT NULL,
-    completion_id INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (due_ms, invocation_id, kind, attempt, completion_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS objects (
-    service TEXT NOT NULL,
-    key TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (service, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS inbox (
-    service TEXT NOT NULL,
-    key TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    invocation_id BLOB NOT NULL,
-    PRIMARY KEY (service, key, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS state (
-    service TEXT NOT NULL,
-    key TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (service, key, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS promises (
-    service TEXT NOT NULL,
-    key TEXT NOT NULL,
-    name TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (service, key, name)
-) WITHOUT ROWID;
-"""
+log = logging.getLogger(__name__)
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_invocation = msgspec.msgpack.Decoder(Invocation).decode
@@ -138,7 +91,7 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._writer = await loop.run_in_executor(self._writer_pool, self._connect)
-        await self._write(lambda c: c.executescript(_SCHEMA + sqlite_waits.WAITS_SCHEMA))
+        await self._write(migrate)
         self._reader = await loop.run_in_executor(self._reader_pool, self._connect)
         self._lookups = self._connect()
 
@@ -158,14 +111,31 @@ class SqliteStore:
 
     # -- writes -------------------------------------------------------------------------
 
-    async def commit(self, batch: Batch) -> None:
+    async def lead(self, partition: int) -> int:
+        def bump(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "INSERT INTO partitions (partition, epoch) VALUES (?, 1) "
+                    "ON CONFLICT (partition) DO UPDATE SET epoch = epoch + 1 RETURNING epoch",
+                    (partition,),
+                ).fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            return int(row[0])
+
+        return await self._write(bump)
+
+    async def commit(self, partition: int, epoch: int, batch: Batch) -> None:
         if batch:
-            await self._write(lambda conn: _commit(conn, batch))
+            await self._write(lambda conn: _commit(conn, partition, epoch, batch))
 
     # -- reads --------------------------------------------------------------------------
 
     async def load_invocations(
-        self, ids: Collection[InvocationId]
+        self, partition: int, ids: Collection[InvocationId]
     ) -> dict[InvocationId, Invocation]:
         keys = [iid.to_bytes() for iid in ids]
         if not keys:
@@ -186,7 +156,7 @@ class SqliteStore:
 
         return self._lookup(load)
 
-    async def load_journal(self, invocation_id: InvocationId) -> list[Entry]:
+    async def load_journal(self, partition: int, invocation_id: InvocationId) -> list[Entry]:
         key = invocation_id.to_bytes()
 
         def load(conn: sqlite3.Connection) -> list[Entry]:
@@ -198,25 +168,26 @@ class SqliteStore:
         return await self._read(load)
 
     async def running_invocations(
-        self, after: InvocationId | None, limit: int
+        self, partition: int, after: InvocationId | None, limit: int
     ) -> list[InvocationId]:
         start = after.to_bytes() if after is not None else b""
 
         def load(conn: sqlite3.Connection) -> list[InvocationId]:
             rows = conn.execute(
-                "SELECT id FROM invocations WHERE status = 1 AND id > ? ORDER BY id LIMIT ?",
-                (start, limit),
+                "SELECT id FROM invocations WHERE partition = ? AND status = 1 AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (partition, start, limit),
             )
             return [InvocationId.from_bytes(key) for (key,) in rows]
 
         return await self._read(load)
 
-    async def due_timers(self, now_ms: int, limit: int) -> list[Timer]:
+    async def due_timers(self, partition: int, now_ms: int, limit: int) -> list[Timer]:
         def load(conn: sqlite3.Connection) -> list[Timer]:
             rows = conn.execute(
                 "SELECT due_ms, invocation_id, kind, attempt, completion_id FROM timers "
-                "WHERE due_ms <= ? ORDER BY due_ms LIMIT ?",
-                (now_ms, limit),
+                "WHERE partition = ? AND due_ms <= ? ORDER BY due_ms LIMIT ?",
+                (partition, now_ms, limit),
             )
             return [
                 Timer(due, InvocationId.from_bytes(key), TimerKind(kind), attempt, cid)
@@ -225,34 +196,42 @@ class SqliteStore:
 
         return await self._read(load)
 
-    async def next_timer_due_ms(self) -> int | None:
-        def load(conn: sqlite3.Connection) -> int | None:
-            row = conn.execute("SELECT MIN(due_ms) FROM timers").fetchone()
-            return None if row is None or row[0] is None else int(row[0])
-
-        return await self._read(load)
-
-    async def next_expiry_ms(self) -> int | None:
+    async def next_timer_due_ms(self, partition: int) -> int | None:
         def load(conn: sqlite3.Connection) -> int | None:
             row = conn.execute(
-                "SELECT MIN(expires_at) FROM invocations WHERE expires_at IS NOT NULL"
+                "SELECT MIN(due_ms) FROM timers WHERE partition = ?", (partition,)
             ).fetchone()
             return None if row is None or row[0] is None else int(row[0])
 
         return await self._read(load)
 
-    async def expired_invocations(self, now_ms: int, limit: int) -> list[InvocationId]:
+    async def next_expiry_ms(self, partition: int) -> int | None:
+        def load(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT MIN(expires_at) FROM invocations "
+                "WHERE partition = ? AND expires_at IS NOT NULL",
+                (partition,),
+            ).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+        return await self._read(load)
+
+    async def expired_invocations(
+        self, partition: int, now_ms: int, limit: int
+    ) -> list[InvocationId]:
         def load(conn: sqlite3.Connection) -> list[InvocationId]:
             rows = conn.execute(
-                "SELECT id FROM invocations WHERE expires_at IS NOT NULL AND expires_at <= ? "
-                "ORDER BY expires_at LIMIT ?",
-                (now_ms, limit),
+                "SELECT id FROM invocations WHERE partition = ? AND expires_at IS NOT NULL "
+                "AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+                (partition, now_ms, limit),
             )
             return [InvocationId.from_bytes(key) for (key,) in rows]
 
         return await self._read(load)
 
-    async def load_objects(self, keys: Collection[ObjectKey]) -> dict[ObjectKey, ObjectRecord]:
+    async def load_objects(
+        self, partition: int, keys: Collection[ObjectKey]
+    ) -> dict[ObjectKey, ObjectRecord]:
         wanted = list(keys)
 
         def load(conn: sqlite3.Connection) -> dict[ObjectKey, ObjectRecord]:
@@ -268,7 +247,7 @@ class SqliteStore:
         return self._lookup(load) if wanted else {}
 
     async def load_inbox_heads(
-        self, keys: Collection[ObjectKey]
+        self, partition: int, keys: Collection[ObjectKey]
     ) -> dict[ObjectKey, tuple[int, InvocationId] | None]:
         wanted = list(keys)
 
@@ -287,7 +266,9 @@ class SqliteStore:
 
         return self._lookup(load) if wanted else {}
 
-    async def load_promises(self, keys: Collection[PromiseKey]) -> dict[PromiseKey, PromiseRecord]:
+    async def load_promises(
+        self, partition: int, keys: Collection[PromiseKey]
+    ) -> dict[PromiseKey, PromiseRecord]:
         wanted = list(keys)
 
         def load(conn: sqlite3.Connection) -> dict[PromiseKey, PromiseRecord]:
@@ -309,7 +290,7 @@ class SqliteStore:
 
         return self._lookup(load) if wanted else {}
 
-    async def load_state(self, key: ObjectKey) -> dict[str, bytes]:
+    async def load_state(self, partition: int, key: ObjectKey) -> dict[str, bytes]:
         def load(conn: sqlite3.Connection) -> dict[str, bytes]:
             rows = conn.execute("SELECT name, value FROM state WHERE service = ? AND key = ?", key)
             return {name: bytes(value) for name, value in rows}
@@ -364,9 +345,29 @@ class SqliteStore:
         return await self._read(lambda conn: sqlite_waits.list_waits(conn, query))
 
 
-def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a failed transaction, never hiding why it failed.
+
+    SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error), so
+    there may be nothing left to roll back; a failing ROLLBACK is logged, and the caller
+    re-raises the error that made the transaction fail.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        log.exception("ROLLBACK after a failed transaction failed too")
+
+
+def _commit(conn: sqlite3.Connection, partition: int, epoch: int, batch: Batch) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
+        row = conn.execute(
+            "SELECT epoch FROM partitions WHERE partition = ?", (partition,)
+        ).fetchone()
+        if row is None or row[0] != epoch:
+            raise FencedError(partition, epoch, None if row is None else int(row[0]))
         if batch.deleted:  # first: an id purged and created again in one batch keeps the new rows
             keys = [(iid.to_bytes(),) for iid in batch.deleted]
             conn.executemany("DELETE FROM invocations WHERE id = ?", keys)
@@ -378,12 +379,14 @@ def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
             )
         if batch.invocations:
             conn.executemany(
-                "INSERT INTO invocations (id, status, expires_at, data) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
-                "expires_at = excluded.expires_at, data = excluded.data",
+                "INSERT INTO invocations (id, partition, status, expires_at, data) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET partition = excluded.partition, "
+                "status = excluded.status, expires_at = excluded.expires_at, data = excluded.data",
                 [
                     (
                         iid.to_bytes(),
+                        partition,
                         int(inv.status),
                         inv.expires_at_ms if inv.status == Status.COMPLETED else None,
                         _encode(inv),
@@ -394,8 +397,8 @@ def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
         if batch.timers_added:
             conn.executemany(
                 "INSERT OR IGNORE INTO timers (due_ms, invocation_id, kind, attempt, "
-                "completion_id) VALUES (?, ?, ?, ?, ?)",
-                [_timer_row(t) for t in batch.timers_added],
+                "completion_id, partition) VALUES (?, ?, ?, ?, ?, ?)",
+                [(*_timer_row(t), partition) for t in batch.timers_added],
             )
         if batch.timers_removed:
             conn.executemany(
@@ -407,7 +410,7 @@ def _commit(conn: sqlite3.Connection, batch: Batch) -> None:
         sqlite_waits.commit_waits(conn, batch)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
 
 

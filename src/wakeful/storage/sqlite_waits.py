@@ -12,7 +12,7 @@ from wakeful.engine.waits import WaitKind, WaitRow, WaitStatus
 from wakeful.journal.codec import decode_result, encode_result
 from wakeful.storage.api import Batch, WaitQuery
 
-__all__ = ["WAITS_SCHEMA", "commit_waits", "list_waits", "load_wait"]
+__all__ = ["WAITS_SCHEMA", "commit_waits", "from_row", "list_waits", "load_wait", "to_row"]
 
 WAITS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS waits (
@@ -57,7 +57,8 @@ _Row = tuple[
 ]
 
 
-def _to_row(row: WaitRow) -> _Row:
+def to_row(row: WaitRow) -> _Row:
+    """A wait row as the table's column values."""
     return (
         row.wait_id,
         int(row.kind),
@@ -75,7 +76,8 @@ def _to_row(row: WaitRow) -> _Row:
     )
 
 
-def _from_row(values: _Row) -> WaitRow:
+def from_row(values: _Row) -> WaitRow:
+    """A wait row from the table's column values."""
     (wait_id, kind, status, service, target, iid, handle, created, description, schema) = values[
         :10
     ]
@@ -107,7 +109,7 @@ def commit_waits(conn: sqlite3.Connection, batch: Batch) -> None:
         marks = ",".join("?" * 13)
         conn.executemany(
             f"INSERT OR IGNORE INTO waits ({_COLUMNS}) VALUES ({marks})",
-            [_to_row(row) for row in batch.waits.values()],
+            [to_row(row) for row in batch.waits.values()],
         )
     if batch.waits_completed:
         conn.executemany(
@@ -137,7 +139,7 @@ def commit_waits(conn: sqlite3.Connection, batch: Batch) -> None:
 def load_wait(conn: sqlite3.Connection, wait_id: str) -> WaitRow | None:
     """One wait row by id."""
     found = conn.execute(f"SELECT {_COLUMNS} FROM waits WHERE wait_id = ?", (wait_id,)).fetchone()
-    return None if found is None else _from_row(found)
+    return None if found is None else from_row(found)
 
 
 def list_waits(conn: sqlite3.Connection, query: WaitQuery) -> list[WaitRow]:
@@ -161,4 +163,4 @@ def list_waits(conn: sqlite3.Connection, query: WaitQuery) -> list[WaitRow]:
         "ORDER BY created_at DESC, wait_id DESC LIMIT ?",
         (*args, query.limit),
     )
-    return [_from_row(r) for r in rows]
+    return [from_row(r) for r in rows]

@@ -38,7 +38,7 @@ from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
 from wakeful.server.runtime import Runtime, RuntimeSettings
 from wakeful.server.serve import http_server
-from wakeful.storage.api import Store
+from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
 from wakeful.testing.activity import CountingApp, CountingTransport
 from wakeful.testing.clock import VirtualClock
@@ -196,7 +196,7 @@ class TestEnvironment:
 
     async def _next_timer_ms(self) -> int | None:
         """The due time of the earliest durable timer (sleeps, delayed sends, retries)."""
-        return await self.store.next_timer_due_ms()
+        return await self.store.next_timer_due_ms(SINGLE_PARTITION)
 
     def _engine_idle(self) -> bool:
         runtime = self._runtime()
@@ -280,7 +280,10 @@ class TestEnvironment:
     async def _pending_awakeables(self, invocation_id: str | None) -> list[PendingAwakeable]:
         if invocation_id is not None:
             iid = InvocationId.parse(invocation_id)
-            rows = [(iid, inv) for iid, inv in (await self.store.load_invocations([iid])).items()]
+            rows = [
+                (iid, inv)
+                for iid, inv in (await self.store.load_invocations(SINGLE_PARTITION, [iid])).items()
+            ]
         else:
             listed = await self.store.list_invocations(int(Status.SUSPENDED), 10_000)
             rows = [(row.invocation_id, row.invocation) for row in listed]
@@ -303,7 +306,7 @@ class TestEnvironment:
     ) -> datetime | None:
         if not completion_ids:
             return None
-        journal = await self.store.load_journal(invocation_id)
+        journal = await self.store.load_journal(SINGLE_PARTITION, invocation_id)
         wanted = set(completion_ids)
         dues = [
             e.wake_up_at_ms
@@ -324,12 +327,12 @@ class TestEnvironment:
 
     async def journal(self, invocation_id: str) -> list[Entry]:
         """The journal of an invocation as stored: commands and notifications, in order."""
-        return await self.store.load_journal(InvocationId.parse(invocation_id))
+        return await self.store.load_journal(SINGLE_PARTITION, InvocationId.parse(invocation_id))
 
     async def status(self, invocation_id: str) -> Status | None:
         """The invocation's status, or None if it does not exist."""
         iid = InvocationId.parse(invocation_id)
-        found = await self.store.load_invocations([iid])
+        found = await self.store.load_invocations(SINGLE_PARTITION, [iid])
         return found[iid].status if iid in found else None
 
     async def wait_for_suspension(
