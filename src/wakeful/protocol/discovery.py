@@ -3,11 +3,14 @@ endpoint manifest (`application/vnd.restate.endpointmanifest.vN+json`)."""
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from wakeful.errors import WakefulError
 from wakeful.protocol.version import DISCOVERY_ACCEPT, choose_version, manifest_version
 from wakeful.registry.manifest import EndpointManifest, ManifestError, decode_manifest
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DiscoveryError", "discover", "http_client", "is_bidi", "parse_manifest"]
 
@@ -39,6 +42,10 @@ def is_bidi(manifest: EndpointManifest) -> bool:
 
 def http_client(use_http_11: bool, timeout: float | None = 30.0) -> httpx.AsyncClient:
     """A client speaking HTTP/1.1, or HTTP/2 with prior knowledge (h2c) like Restate does."""
+    # Imported here: only registration needs it, and it costs a server without deployments
+    # a large share of its start-up time.
+    import httpx
+
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     if use_http_11:
         return httpx.AsyncClient(timeout=timeout, limits=limits)
@@ -51,6 +58,8 @@ DISCOVERY_TIMEOUT_S = 10.0
 async def discover(uri: str, headers: dict[str, str], use_http_11: bool) -> EndpointManifest:
     """Fetch and parse the manifest of the endpoint at `uri`."""
     url = uri.rstrip("/") + "/discover"
+    import httpx  # see http_client
+
     request_headers = {**headers, "accept": DISCOVERY_ACCEPT}
     async with http_client(use_http_11, DISCOVERY_TIMEOUT_S) as client:
         try:

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wakeful.clock import SYSTEM_CLOCK, Clock
 from wakeful.deployments.registry import Deployments
@@ -24,7 +24,6 @@ from wakeful.engine.effects import (
 from wakeful.engine.machine import DAY_MS, Engine, EngineConfig
 from wakeful.engine.model import HandlerKind, RetryPolicy, Target
 from wakeful.invoker.inprocess import InProcessInvoker, InvokerSettings
-from wakeful.invoker.remote import RemoteInvoker, RemoteSettings
 from wakeful.invoker.router import InvokerRouter
 from wakeful.observe import tracing
 from wakeful.observe.observer import Observer
@@ -42,6 +41,9 @@ from wakeful.server.datadir import DataDirError, DataDirLock
 from wakeful.storage.api import SINGLE_PARTITION, Store
 from wakeful.storage.sqlite import SqliteStore
 from wakeful.storage.url import SQLITE_FILE, store_from_url
+
+if TYPE_CHECKING:
+    from wakeful.invoker.remote import RemoteInvoker
 
 __all__ = ["Runtime", "RuntimeSettings"]
 
@@ -111,22 +113,33 @@ class Runtime:
             on_bind=self._deployment_bound,
             clock=clock,
         )
-        self.remote = RemoteInvoker(
-            self.deployments,
-            post=self.router.post,
-            load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
-            load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
-            handler_kind=self.registry.handler_kind,
-            inactivity_timeout_ms=self._inactivity_timeout_ms,
-            settings=RemoteSettings(inactivity_timeout=settings.inactivity_timeout),
-            clock=clock,
-        )
+        self._remote: RemoteInvoker | None = None
         self.timers = TimerLoop(self.store, self.leader, clock)
         self.purge = PurgeLoop(self.store, self.leader, clock, _ms(settings.purge_interval, 60_000))
 
     def _inactivity_timeout_ms(self, target: Target) -> int | None:
         handler = self.registry.handler(target.service, target.handler)
         return None if handler is None else handler.inactivity_timeout_ms
+
+    @property
+    def remote(self) -> RemoteInvoker:
+        """The invoker of remote deployments, made when the first deployment is bound."""
+        if self._remote is None:
+            # Imported on first use: the service protocol, its protobuf messages and the HTTP
+            # clients cost a server that has no remote deployment much of its start-up time.
+            from wakeful.invoker.remote import RemoteInvoker, RemoteSettings
+
+            self._remote = RemoteInvoker(
+                self.deployments,
+                post=self.router.post,
+                load_journal=lambda iid: self.store.load_journal(SINGLE_PARTITION, iid),
+                load_state=lambda key: self.store.load_state(SINGLE_PARTITION, key),
+                handler_kind=self.registry.handler_kind,
+                inactivity_timeout_ms=self._inactivity_timeout_ms,
+                settings=RemoteSettings(inactivity_timeout=self.settings.inactivity_timeout),
+                clock=self.clock,
+            )
+        return self._remote
 
     def _deployment_bound(self, deployment_id: str) -> None:
         self.invoker.add(deployment_id, self.remote)
