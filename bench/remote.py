@@ -9,7 +9,9 @@ waits → resolve → result) at 64 concurrent flows.
 
     python bench/remote.py [--duration 20] [--modes bidi,request_response] [--json out.jsonl]
 
-Prints flows/s and resolve→result p50/p99 per server and mode, and the ratios
+Prints flows/s, resolve→result p50/p99 and the CPU milliseconds per flow of the server and of
+the endpoint (the machine is shared: CPU per flow moves less with the load than flows/s) per
+server and mode, and the ratios
 (wakeful / Restate for throughput, Restate / wakeful for p50: ≥ 1.0 means wakeful is at least
 as good).
 """
@@ -79,6 +81,11 @@ class Endpoint:
                 time.sleep(0.1)
         raise RuntimeError(f"the endpoint did not start:\n{_tail(self.log_dir / 'endpoint.log')}")
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def stop(self) -> None:
         _kill9(self.process)  # restate-sdk replaces the SIGTERM handler
 
@@ -114,6 +121,11 @@ class WakefulServer:
             )  # fmt: skip
         _wait_http_ok(f"{self.url}/restate/health", time.monotonic() + 60, [self.process])
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def stop(self) -> None:
         _terminate(self.process)
 
@@ -124,6 +136,11 @@ class RestateServer(Restate):
     def start(self) -> None:
         self._spawn_server()
         self.wait_healthy()
+
+    @property
+    def pid(self) -> int:
+        assert self.server is not None
+        return self.server.pid
 
     def stop(self) -> None:
         _terminate(self.server, timeout=70)
@@ -136,14 +153,30 @@ def _register(server: Any, endpoint: Endpoint, use_http_11: bool) -> None:
         raise RuntimeError(f"{server.name}: registering failed: {status} {text}")
 
 
-async def _measure(url: str, duration: float) -> dict[str, Any]:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants (hypercorn forks its
+    worker)."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(_cpu_s(int(child)) for child in children)
+
+
+async def _measure(url: str, duration: float, pids: dict[str, int]) -> dict[str, Any]:
+    """Flows/s and latency; CPU milliseconds per flow of each process in `pids`."""
+
     class _Target:
         def __init__(self, base: str) -> None:
             self.url = base
 
     async with session_for() as session:
         await awakeable_flows(session, _Target(url), min(3.0, duration))  # type: ignore[arg-type]  # warm-up
-        return await awakeable_flows(session, _Target(url), duration)  # type: ignore[arg-type]  # only .url is read
+        before = {name: _cpu_s(pid) for name, pid in pids.items()}
+        row = await awakeable_flows(session, _Target(url), duration)  # type: ignore[arg-type]  # only .url is read
+        flows = max(row["awakeable_flows_per_s"] * duration, 1.0)
+        for name, pid in pids.items():
+            row[f"{name}_cpu_ms_per_flow"] = round(1000 * (_cpu_s(pid) - before[name]) / flows, 2)
+        return row
 
 
 def main() -> None:
@@ -167,7 +200,8 @@ def main() -> None:
                     server.start()
                     try:
                         _register(server, endpoint, MODES[mode])
-                        row = asyncio.run(_measure(server.url, args.duration))
+                        pids = {"server": server.pid, "endpoint": endpoint.pid}
+                        row = asyncio.run(_measure(server.url, args.duration, pids))
                     finally:
                         server.stop()
                     row = {k: v for k, v in row.items() if not k.startswith("_")}
@@ -188,7 +222,9 @@ def main() -> None:
             f"{ours['awakeable_resolve_to_result_p50_ms']} ms; restate "
             f"{theirs['awakeable_flows_per_s']} flows/s, p50 "
             f"{theirs['awakeable_resolve_to_result_p50_ms']} ms; throughput ratio "
-            f"{throughput:.2f}, p50 ratio (restate/wakeful) {p50:.2f}"
+            f"{throughput:.2f}, p50 ratio (restate/wakeful) {p50:.2f}; CPU ms per flow: "
+            f"server {ours['server_cpu_ms_per_flow']} vs {theirs['server_cpu_ms_per_flow']}, "
+            f"endpoint {ours['endpoint_cpu_ms_per_flow']} vs {theirs['endpoint_cpu_ms_per_flow']}"
         )
     if args.json:
         with args.json.open("a") as f:
