@@ -177,7 +177,7 @@ def test_timeout_due_after_the_restart_fires_at_its_time(crashable: Server) -> N
     its wake-up time (not before, not much later); a completion arriving afterwards changes
     nothing."""
     proc, traces = crashable
-    iid = send(proc.url, "Timers/approval", 3)
+    iid = send(proc.url, "Timers/approval", 6)  # seconds: outlasts a restart on a busy machine
     approval = _handed_out(traces, iid, "approval")
     wait_status(proc.admin_url, iid, "suspended")
     proc.kill()

@@ -101,7 +101,7 @@ def test_suspending_on_its_own_run_result_goes_straight_on() -> None:
 
 def test_error_messages() -> None:
     """ErrorMessage: retried with its delay; 570 keeps no new entries; v7 FAIL ends the
-    invocation; a named-signal await suspends waiting on the name."""
+    invocation; a named-signal await suspends on the name."""
     attempt = _attempt()
     attempt.on_message(M.RUN, pb.RunCommandMessage(name="s", result_completion_id=1))
     retried = attempt.on_message(
@@ -120,5 +120,5 @@ def test_error_messages() -> None:
     named = _attempt().on_message(
         M.SUSPENSION, pb.SuspensionMessage(awaiting_on=pb.Future(waiting_named_signals=["x"]))
     )
-    assert isinstance(named, AttemptSuspended)
+    assert isinstance(named, AttemptSuspended)  # named signals are supported (protocol v7)
     assert named.waiting.signal_names == ("x",)

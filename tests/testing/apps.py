@@ -22,6 +22,24 @@ async def three_days(ctx: restate.Context, doc: str) -> str:
 
 
 @approvals.handler()
+async def described(ctx: restate.Context, amount: int) -> bool:
+    """Waits for a described decision on an expense."""
+    _, decision = ctx.awakeable(type_hint=bool, description=f"Approve expense of {amount} EUR")
+    return await decision
+
+
+@approvals.handler()
+async def by_signal(ctx: restate.Context) -> str:
+    """Waits for the named signal `verdict`, or a week."""
+    verdict = ctx.signal("verdict", type_hint=str)
+    match await restate.select(verdict=verdict, timeout=ctx.sleep(timedelta(days=7))):
+        case ["verdict", value]:
+            return value
+        case _:
+            return "no verdict"
+
+
+@approvals.handler()
 async def thirty_days(ctx: restate.Context, doc: str) -> str:
     """Waits for a decision on `doc` for thirty days."""
     _, decision = ctx.awakeable(type_hint=str)

@@ -11,6 +11,8 @@ import pytest
 from tests.testing.apps import (
     alarm_after,
     app,
+    by_signal,
+    described,
     hour_apart,
     log,
     nondeterministic,
@@ -48,6 +50,7 @@ async def test_a_decision_in_time_wins_the_race() -> None:
     """Resolving before anyone awaits the result wins: time never jumps behind the test's back."""
     async with wakeful.testing.start(app) as env:
         handle = await env.client.service_send(three_days, arg="contract")
+        await env.wait_for_suspension(handle.invocation_id)  # the deadline is set as it suspends
         (pending,) = await env.awakeables(handle.invocation_id)
         assert pending.target == "Approvals/three_days"
         assert pending.deadline is not None
@@ -136,3 +139,36 @@ async def test_without_skipping_time_passes_only_by_advance() -> None:
         assert not call.done()
         await env.advance(timedelta(minutes=5))
         assert await asyncio.wait_for(call, 5) == 5
+
+
+async def test_awakeables_lists_the_description() -> None:
+    """env.awakeables() reads the index of pending waits, description included."""
+    async with wakeful.testing.start(app) as env:
+        handle = await env.client.service_send(described, arg=1200)
+        (pending,) = await env.awakeables(handle.invocation_id)
+        assert pending.description == "Approve expense of 1200 EUR"
+        assert pending.deadline is None
+        await env.resolve_awakeable(pending.id, True)
+        assert await env.client.attach_invocation(handle.invocation_id) is True
+
+
+async def test_a_named_signal_resolves_the_wait() -> None:
+    """env.signal() resolves a named signal; without one the week-long race times out."""
+    async with wakeful.testing.start(app) as env:
+        handle = await env.client.service_send(by_signal, arg=None)
+        await env.wait_for_suspension(handle.invocation_id)
+        await env.signal(handle.invocation_id, "verdict", "approved")
+        assert await env.client.attach_invocation(handle.invocation_id) == "approved"
+        assert await env.client.service_call(by_signal, arg=None) == "no verdict"
+
+
+async def test_a_rejected_named_signal_fails_with_its_code() -> None:
+    """env.reject_signal() fails the waiting handler with the rejection's message and code."""
+    async with wakeful.testing.start(app) as env:
+        handle = await env.client.service_send(by_signal, arg=None)
+        await env.wait_for_suspension(handle.invocation_id)
+        await env.reject_signal(handle.invocation_id, "verdict", "forbidden", code=403)
+        with pytest.raises(HttpError) as failed:
+            await env.client.attach_invocation(handle.invocation_id)
+        assert failed.value.status_code == 403
+        assert "forbidden" in str(failed.value)

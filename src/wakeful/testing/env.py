@@ -26,19 +26,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from wakeful.client import Client, RestateClient
 from wakeful.engine.model import RetryPolicy, Status
-from wakeful.journal.entries import Entry, SleepCommand
-from wakeful.journal.ids import CANCEL_SIGNAL, AwakeableId, InvocationId
+from wakeful.engine.waits import WaitKind, WaitStatus
+from wakeful.journal.entries import Entry
+from wakeful.journal.ids import InvocationId
 from wakeful.sdk.app import App
 from wakeful.server.admin import AdminApp
 from wakeful.server.ingress import IngressApp
 from wakeful.server.runtime import Runtime, RuntimeSettings
 from wakeful.server.serve import http_server
-from wakeful.storage.api import SINGLE_PARTITION, Store
+from wakeful.storage.api import SINGLE_PARTITION, Store, WaitQuery
 from wakeful.storage.sqlite import SqliteStore
 from wakeful.testing.activity import CountingApp, CountingTransport
 from wakeful.testing.clock import VirtualClock
@@ -54,12 +56,13 @@ LIVE_INACTIVITY = timedelta(milliseconds=50)
 
 @dataclass(frozen=True, slots=True)
 class PendingAwakeable:
-    """An awakeable that a suspended invocation waits on."""
+    """An awakeable that has been created and not yet completed."""
 
     id: str
     invocation_id: str
     target: str
-    deadline: datetime | None  # when a durable timer it races fires, if it races one
+    deadline: datetime | None  # when a durable timer it races fires (set once it suspends)
+    description: str | None = None  # ctx.awakeable(description=...)
 
 
 class TestEnvironment:
@@ -263,8 +266,8 @@ class TestEnvironment:
         *,
         timeout: float = 5.0,  # noqa: ASYNC109 - part of the harness API: real seconds to wait
     ) -> list[PendingAwakeable]:
-        """The awakeables suspended invocations wait on (of one invocation, if given); waits
-        until there is at least one, up to `timeout` seconds of real time."""
+        """The pending awakeables (of one invocation, if given), oldest first, from the index of
+        pending waits; waits until there is at least one, up to `timeout` seconds of real time."""
         with self._hold():
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
@@ -278,42 +281,27 @@ class TestEnvironment:
                 await asyncio.sleep(POLL_S)
 
     async def _pending_awakeables(self, invocation_id: str | None) -> list[PendingAwakeable]:
-        if invocation_id is not None:
-            iid = InvocationId.parse(invocation_id)
-            rows = [
-                (iid, inv)
-                for iid, inv in (await self.store.load_invocations(SINGLE_PARTITION, [iid])).items()
-            ]
-        else:
-            listed = await self.store.list_invocations(int(Status.SUSPENDED), 10_000)
-            rows = [(row.invocation_id, row.invocation) for row in listed]
-        found = []
-        for iid, inv in rows:
-            if inv.status != Status.SUSPENDED or inv.waiting is None:
-                continue
-            deadline = await self._deadline(iid, inv.waiting.completion_ids)
-            for index in inv.waiting.signal_indexes:
-                if index != CANCEL_SIGNAL:
-                    found.append(
-                        PendingAwakeable(
-                            str(AwakeableId(iid, index)), str(iid), str(inv.target), deadline
-                        )
-                    )
-        return found
-
-    async def _deadline(
-        self, invocation_id: InvocationId, completion_ids: tuple[int, ...]
-    ) -> datetime | None:
-        if not completion_ids:
-            return None
-        journal = await self.store.load_journal(SINGLE_PARTITION, invocation_id)
-        wanted = set(completion_ids)
-        dues = [
-            e.wake_up_at_ms
-            for e in journal
-            if isinstance(e, SleepCommand) and e.completion_id in wanted
+        query = WaitQuery(
+            kind=int(WaitKind.AWAKEABLE),
+            status=int(WaitStatus.PENDING),
+            invocation_id=None if invocation_id is None else InvocationId.parse(invocation_id),
+            limit=10_000,
+        )
+        rows = await self.store.list_waits(query)
+        return [
+            PendingAwakeable(
+                id=row.wait_id,
+                invocation_id=str(InvocationId.from_bytes(row.invocation_id)),
+                target=row.target,
+                deadline=(
+                    None
+                    if row.deadline_ms is None
+                    else datetime.fromtimestamp(row.deadline_ms / 1000, UTC)
+                ),
+                description=row.description,
+            )
+            for row in reversed(rows)  # oldest first: the order they were created in
         ]
-        return datetime.fromtimestamp(min(dues) / 1000, UTC) if dues else None
 
     async def resolve_awakeable(self, awakeable_id: str, value: Any = None) -> None:
         """Resolve an awakeable over the ingress, as an outside system would."""
@@ -324,6 +312,29 @@ class TestEnvironment:
         """Reject an awakeable; the waiting handler gets a `TerminalError(message)`."""
         with self._hold():
             await self.client.reject_awakeable(awakeable_id, message)
+
+    async def signal(self, invocation_id: str, name: str, value: Any = None) -> None:
+        """Resolve the named signal `name` of an invocation (`ctx.signal(name)`) with `value`."""
+        await self._complete_signal(invocation_id, name, "resolve", json=value)
+
+    async def reject_signal(
+        self, invocation_id: str, name: str, message: str, code: int = 500
+    ) -> None:
+        """Reject the named signal: its awaiter gets `TerminalError(message, code)`."""
+        await self._complete_signal(
+            invocation_id, name, "reject", content=message.encode(), params={"code": code}
+        )
+
+    async def _complete_signal(
+        self, invocation_id: str, name: str, verb: str, **request: Any
+    ) -> None:
+        if self._http_client is None:
+            raise RuntimeError("the environment was started with http=False: no ingress")
+        path = f"/restate/invocation/{invocation_id}/signals/{quote(name, safe='')}/{verb}"
+        with self._hold():
+            response = await self._http_client.post(path, **request)
+        if response.status_code >= 300:
+            raise AssertionError(f"{verb} signal {name!r}: {response.status_code} {response.text}")
 
     async def journal(self, invocation_id: str) -> list[Entry]:
         """The journal of an invocation as stored: commands and notifications, in order."""
