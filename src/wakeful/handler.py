@@ -6,7 +6,7 @@ use `make_handler` and `handler_from_callable`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from inspect import Signature
@@ -20,6 +20,7 @@ from wakeful.sdk.service import (
     ContextManagers,
     Handler,
     ServiceTag,
+    call_handler,
     check_state_preload_options,
     handler_of,
 )
@@ -140,21 +141,12 @@ async def invoke_handler(
     handler: Handler, ctx: Any, in_buffer: bytes, journal_codec: JournalValueCodec | None = None
 ) -> bytes:
     """Decode the input, call the handler function, encode its output."""
-    fn: Callable[..., Awaitable[Any]] = handler.fn
-    if handler.arity == 2:
-        if journal_codec is not None:
-            try:
-                in_buffer = await journal_codec.decode(in_buffer)
-            except Exception as e:
-                raise TerminalError("Failed to decode input using journal value codec", 400) from e
+    if journal_codec is not None and handler.arity == 2:
         try:
-            arg = handler.handler_io.input_serde.deserialize(in_buffer)
+            in_buffer = await journal_codec.decode(in_buffer)
         except Exception as e:
-            raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
-        out = await fn(ctx, arg)
-    else:
-        out = await fn(ctx)
-    out_buffer = bytes(handler.handler_io.output_serde.serialize(out))
+            raise TerminalError("Failed to decode input using journal value codec", 400) from e
+    out_buffer = await call_handler(handler, ctx, in_buffer)
     if journal_codec is not None:
         out_buffer = journal_codec.encode(out_buffer)
     return out_buffer

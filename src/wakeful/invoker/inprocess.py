@@ -43,7 +43,7 @@ from wakeful.sdk.keyed_context import (
     WorkflowAttemptContext,
     WorkflowSharedAttemptContext,
 )
-from wakeful.sdk.service import Handler
+from wakeful.sdk.service import Handler, call_handler
 from wakeful.vm.machine import ReplayMachine
 from wakeful.vm.pump import AttemptPump
 
@@ -367,15 +367,6 @@ async def _invoke(handler: Handler, ctx: AttemptContext, body: bytes) -> bytes:
         async with AsyncExitStack() as stack:
             for manager in handler.context_managers or ():
                 await stack.enter_async_context(manager())
-            fn: Callable[..., Awaitable[Any]] = handler.fn
-            if handler.arity == 2:
-                try:
-                    arg = handler.io.input_serde.deserialize(body)
-                except Exception as e:
-                    raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
-                out = await fn(ctx, arg)
-            else:
-                out = await fn(ctx)
-            return handler.io.output_serde.serialize(out)
+            return await call_handler(handler, ctx, body)
     finally:
         current_context.reset(token)

@@ -84,9 +84,7 @@ class AttemptScopedContext(ScopedContext):
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> RestateDurableCallFuture[O]:
-        return self._ctx._typed_call(
-            tpe, key, arg, idempotency_key, headers, self._scope, limit_key
-        )
+        return self.object_call(tpe, key, arg, limit_key, idempotency_key, headers)
 
     def workflow_send(
         self,
@@ -98,6 +96,4 @@ class AttemptScopedContext(ScopedContext):
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> SendHandle:
-        return self._ctx._typed_send(
-            tpe, key, arg, send_delay, idempotency_key, headers, self._scope, limit_key
-        )
+        return self.object_send(tpe, key, arg, send_delay, limit_key, idempotency_key, headers)

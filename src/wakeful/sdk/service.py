@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
+from wakeful.errors import TerminalError
 from wakeful.sdk.handler_io import HandlerIO, infer_handler_io
 from wakeful.sdk.retry_policy import InvocationRetryPolicy
 from wakeful.sdk.serde import DefaultSerde, Serde
@@ -18,6 +19,7 @@ __all__ = [
     "Service",
     "ServiceKind",
     "ServiceTag",
+    "call_handler",
     "check_state_preload_options",
     "handler_of",
 ]
@@ -270,3 +272,18 @@ class Service(_ServiceBase):
 def _first(own: T | None, inherited: T | None) -> T | None:
     """The handler's own option, else the service's."""
     return own if own is not None else inherited
+
+
+async def call_handler(handler: Handler, ctx: Any, body: bytes) -> bytes:
+    """Decode the input, call the handler function, encode its output (400 for an input the
+    handler's serde cannot read)."""
+    fn: Callable[..., Awaitable[Any]] = handler.fn
+    if handler.arity == 2:
+        try:
+            arg = handler.io.input_serde.deserialize(body)
+        except Exception as e:
+            raise TerminalError(f"Unable to parse an input argument. {e}", 400) from e
+        out = await fn(ctx, arg)
+    else:
+        out = await fn(ctx)
+    return bytes(handler.io.output_serde.serialize(out))
